@@ -1,0 +1,1 @@
+"""mmea-bench: a plugin-based benchmarking harness for multi-modal entity alignment."""

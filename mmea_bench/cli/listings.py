@@ -1,0 +1,62 @@
+"""Listings: plugins, methods, datasets."""
+
+import click
+from rich.table import Table
+
+from mmea_bench.cli import Group, cli, console
+from mmea_bench.methods import configure, get_method
+from mmea_bench.plugins import plugin_manager
+
+
+@cli.command()
+def plugins():
+    """List every loaded plugin and the components it contributes, by kind."""
+    table = Table(title="Plugins")
+    for column in ("plugin", "kind", "components"):
+        table.add_column(column)
+    for name, contributions in plugin_manager.plugins().items():
+        for index, (kind, names) in enumerate(contributions.items()):
+            table.add_row(name if index == 0 else "", kind.replace("_", "-"), ", ".join(names))
+    console.print(table)
+
+
+@cli.group(invoke_without_command=True, cls=Group)
+@click.pass_context
+def methods(ctx):
+    """List methods; 'methods show NAME' prints one's components and defaults."""
+    if ctx.invoked_subcommand is None:
+        table = Table(title="Methods")
+        for column in ("method", "plugin", "description"):
+            table.add_column(column)
+        for registration in plugin_manager.registry("method"):
+            table.add_row(registration.name, registration.plugin, registration.description)
+        console.print(table)
+
+
+@methods.command("show")
+@click.argument("name")
+def methods_show(name):
+    """Print a method's components and every setting with its default (the keys --set takes)."""
+    method = get_method(name)
+    console.print(f"[bold]{name}[/bold]: {method.description}")
+    if method.reference:
+        console.print(f"Reference: {method.reference}")
+    table = Table()
+    table.add_column("setting (--set KEY=VALUE)")
+    table.add_column("default")
+    for key, value in configure(method).flat().items():
+        table.add_row(key, repr(value))
+    console.print(table)
+
+
+@cli.group(invoke_without_command=True, cls=Group)
+@click.pass_context
+def datasets(ctx):
+    """List registered datasets."""
+    if ctx.invoked_subcommand is None:
+        table = Table(title="Datasets")
+        for column in ("dataset", "plugin", "description"):
+            table.add_column(column)
+        for registration in plugin_manager.registry("dataset"):
+            table.add_row(registration.name, registration.plugin, registration.description)
+        console.print(table)

@@ -1,0 +1,122 @@
+"""``mmea-bench run``: a sweep with progress bars, then the comparison table."""
+
+import click
+import pandas as pd
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from mmea_bench import api
+from mmea_bench.cli import cli, console
+from mmea_bench.errors import UserError
+from mmea_bench.leaderboard import METRICS, SCORERS, runs_frame, summarize
+from mmea_bench.settings import parse_assignments
+from mmea_bench.tracking import DEFAULT_EXPERIMENT
+
+METRIC_HEADERS = {"hits_at_1": "H@1", "hits_at_10": "H@10", "mrr": "MRR", "mr": "MR"}
+
+
+def _ratios(text: str) -> list[float]:
+    try:
+        return [float(item) for item in text.split(",") if item.strip()]
+    except ValueError:
+        raise UserError(f"--ratios {text}: expected numbers separated by commas, such as 0.2,0.5,0.8") from None
+
+
+class SweepProgress:
+    """Rich progress bars: one over the sweep, one over the current run's epochs with its latest validation Hits@1."""
+
+    def __init__(self, progress: Progress):
+        self.progress = progress
+        self.sweep = progress.add_task("sweep", total=None)
+        self.run = None
+
+    def sweep_started(self, total: int) -> None:
+        self.progress.update(self.sweep, total=total)
+
+    def run_started(self, label: str, epochs: int) -> None:
+        if self.run is not None:
+            self.progress.remove_task(self.run)
+        self.label = label
+        self.run = self.progress.add_task(label, total=epochs)
+
+    def epoch(self, epoch: int, epochs: int, latest: dict[str, float]) -> None:
+        hits = next((value for key, value in latest.items() if key.endswith("_hits_at_1") and "2" not in key), None)
+        text = self.label + (f"  valid H@1 {hits:.3f}" if hits is not None else "")
+        self.progress.update(self.run, completed=epoch, description=text)
+
+    def run_finished(self, record: api.RunRecord) -> None:
+        self.progress.advance(self.sweep)
+        if record.status == "FAILED":
+            self.progress.console.print(
+                f"[red]failed[/red] {record.method} {record.dataset} r={record.ratio} s={record.seed}: {record.error}"
+            )
+
+
+def results_table(summary: pd.DataFrame, title: str) -> Table:
+    """The comparison table: mean ± std over seeds of each test metric, one line per scorer (CSLS, cosine)."""
+    table = Table(title=title)
+    for column in ("method", "dataset", "ratio", "seeds", "scorer"):
+        table.add_column(column)
+    for metric in METRICS:
+        table.add_column(METRIC_HEADERS[metric], justify="right")
+    any_failed = bool(summary["failed"].any())
+    if any_failed:
+        table.add_column("failed", justify="right")
+    scorers = [scorer for scorer in SCORERS if f"{scorer}_{METRICS[0]}_mean" in summary]
+    for _, row in summary.iterrows():
+        cell = [row["method"], row["dataset"], f"{row['ratio']:g}", str(row["seeds"])]
+        failed = [str(row["failed"]) if row["failed"] else ""] if any_failed else []
+        for scorer in scorers or ["-"]:
+            values = [_mean_std(row, f"{scorer}_{metric}", 1 if metric == "mr" else 3) for metric in METRICS]
+            table.add_row(*cell, scorer, *values, *failed)
+            cell, failed = ["", "", "", ""], [""] * len(failed)
+    return table
+
+
+def _mean_std(row: pd.Series, column: str, digits: int) -> str:
+    mean, std = row.get(f"{column}_mean"), row.get(f"{column}_std")
+    if mean is None or pd.isna(mean):
+        return "-"
+    return f"{mean:.{digits}f}" + (f"±{std:.{digits}f}" if row["seeds"] > 1 else "")
+
+
+@cli.command()
+@click.argument("methods", nargs=-1, required=True)
+@click.option(
+    "--dataset",
+    "datasets",
+    multiple=True,
+    default=["synthetic"],
+    show_default=True,
+    help="Dataset name, or NAME:key=value,... with dataset parameters. Repeat for several.",
+)
+@click.option("--ratios", default="0.2", show_default=True, help="Seed ratios, comma-separated.")
+@click.option("--seeds", default=1, show_default=True, help="Seeds per cell (0, 1, ...: split and initialisation).")
+@click.option("--epochs", type=int, help="Epoch budget for every method (else each method's default).")
+@click.option("--set", "settings", multiple=True, metavar="KEY=VALUE", help="Override a method setting.")
+@click.option("--without", multiple=True, metavar="PART", help="Ablate a modality, a loss or pseudo-labels.")
+@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:INDEX.")
+@click.option("--tracking-uri", help="MLflow tracking URI [default: $MLFLOW_TRACKING_URI or ./mlflow.db].")
+@click.option("--experiment", default=DEFAULT_EXPERIMENT, show_default=True, help="MLflow experiment name.")
+@click.option("--valid-fraction", default=0.1, show_default=True, help="Fraction of gold links for validation.")
+def run(methods, datasets, ratios, seeds, epochs, settings, without, device, tracking_uri, experiment, valid_fraction):
+    """Train and evaluate METHODS on every dataset, seed ratio and seed; record each run in MLflow."""
+    plan = api.plan_sweep(
+        methods,
+        datasets,
+        _ratios(ratios),
+        seeds,
+        epochs=epochs,
+        settings=parse_assignments("--set", settings),
+        without=without,
+        device=device,
+        tracking_uri=tracking_uri,
+        experiment=experiment,
+        valid_fraction=valid_fraction,
+    )
+    columns = TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()
+    with Progress(*columns, console=console) as progress:
+        result = api.execute(plan, SweepProgress(progress))
+    frame = runs_frame(result.tracker, result.parent_run_id)
+    console.print(results_table(summarize(frame), "Test split, both directions averaged (mean ± std over seeds)"))
+    console.print(f"Recorded in MLflow: {result.tracker.experiment_url_hint()}, sweep run {result.parent_run_id}")

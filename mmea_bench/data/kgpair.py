@@ -1,0 +1,85 @@
+"""KGPair: two knowledge graphs, their gold links and whatever entity modalities a dataset has."""
+
+from dataclasses import dataclass, field
+from functools import cached_property
+
+import torch
+from torch import Tensor
+
+
+@dataclass
+class KGPair:
+    """Two knowledge graphs in one id space: KG1 entities are ``0..n1-1``, KG2 entities ``n1..n1+n2-1``.
+
+    Relation and attribute ids are global too (each KG keeps its own vocabulary). Optional modalities are empty
+    when a dataset lacks them; encoders check for what they need.
+    """
+
+    name: str
+    num_entities: tuple[int, int]
+    triples: Tensor
+    """(T, 3) long: head entity, relation, tail entity."""
+    num_relations: int
+    links: Tensor
+    """(L, 2) long: gold pairs (KG1 entity, KG2 entity)."""
+    entity_names: list[str] | None = None
+    """A readable name per entity (for name and character encoders), or None."""
+    relation_names: list[str] | None = None
+    attributes: Tensor | None = None
+    """(A, 2) long: entity, attribute id (one row per attribute an entity has)."""
+    attribute_names: list[str] = field(default_factory=list)
+    attribute_values: list[str] | None = None
+    """One value string per row of ``attributes``, where the dataset has values."""
+    features: dict[str, Tensor] = field(default_factory=dict)
+    """Pre-computed per-entity feature matrices by modality, (N, d) float."""
+    feature_masks: dict[str, Tensor] = field(default_factory=dict)
+    """Which entities have a real feature, (N,) bool, for modalities where some are missing."""
+    description: str = ""
+
+    def __post_init__(self) -> None:
+        n = self.num_entity_total
+        if self.triples.numel() and (self.triples[:, [0, 2]].max() >= n or self.triples.min() < 0):
+            raise ValueError(f"{self.name}: a triple refers to an entity outside 0..{n - 1}")
+        if self.links.numel():
+            n1 = self.num_entities[0]
+            if (self.links[:, 0] >= n1).any() or (self.links[:, 1] < n1).any() or (self.links[:, 1] >= n).any():
+                raise ValueError(f"{self.name}: a gold link does not pair a KG1 entity with a KG2 entity")
+        for modality, matrix in self.features.items():
+            if matrix.shape[0] != n:
+                raise ValueError(f"{self.name}: {modality} features have {matrix.shape[0]} rows for {n} entities")
+
+    @property
+    def num_entity_total(self) -> int:
+        return self.num_entities[0] + self.num_entities[1]
+
+    @cached_property
+    def edge_index(self) -> Tensor:
+        """The undirected, de-duplicated entity graph of both KGs with self-loops, as a (2, E) long tensor."""
+        n = self.num_entity_total
+        heads, tails = self.triples[:, 0], self.triples[:, 2]
+        loops = torch.arange(n)
+        src = torch.cat([heads, tails, loops])
+        dst = torch.cat([tails, heads, loops])
+        unique = torch.unique(src * n + dst)
+        return torch.stack([unique // n, unique % n])
+
+    def summary(self) -> dict[str, object]:
+        """Counts a user checks a dataset by: entities, relations, triples, links and modality coverage."""
+        n1, n2 = self.num_entities
+        kg1_triples = int((self.triples[:, 0] < n1).sum()) if self.triples.numel() else 0
+        coverage = {
+            modality: int(self.feature_masks[modality].sum()) if modality in self.feature_masks else len(matrix)
+            for modality, matrix in self.features.items()
+        }
+        if self.attributes is not None and self.attributes.numel():
+            coverage["attribute"] = int(torch.unique(self.attributes[:, 0]).numel())
+        if self.entity_names is not None:
+            coverage["entity_name"] = sum(1 for name in self.entity_names if name)
+        return {
+            "dataset": self.name,
+            "entities": f"{n1} / {n2}",
+            "relations": self.num_relations,
+            "triples": f"{kg1_triples} / {len(self.triples) - kg1_triples}",
+            "links": len(self.links),
+            "modalities": coverage,
+        }

@@ -1,0 +1,181 @@
+"""The embedded default dataset: a seeded, multi-modal KG pair sampled from one latent world. No download.
+
+A world of entities with latent vectors, communities and skewed activity gets typed relations; two KGs are sampled
+from it (partly overlapping entity sets, independent edge dropout, different relation vocabularies). Each entity
+carries attributes (names partly shared between the KGs, numeric values from the latent state plus noise), a name
+(tokens, lightly misspelt in KG1 and KG2, heavily corrupted for some KG2 entities) with averaged word vectors, and an
+image-like feature vector (latent state through a fixed random map, plus noise; missing for some entities).
+
+Calibration of the defaults is recorded in the README ("The synthetic default").
+"""
+
+import numpy as np
+import torch
+
+from mmea_bench.data.kgpair import KGPair
+from mmea_bench.hookspecs import hookimpl
+
+SYLLABLES = [c + v for c in "bdfgklmnprstvz" for v in "aeiou"]
+
+
+def _skewed_choice(rng: np.random.Generator, weights: np.ndarray, size: int) -> np.ndarray:
+    return rng.choice(len(weights), size=size, p=weights / weights.sum())
+
+
+def _misspell(rng: np.random.Generator, token: str) -> str:
+    position = int(rng.integers(len(token)))
+    edit = rng.integers(3)
+    if edit == 0 and len(token) > 2:
+        return token[:position] + token[position + 1 :]
+    letter = "abcdefghiklmnoprstuvz"[int(rng.integers(21))]
+    return token[:position] + letter + token[position + (1 if edit == 1 else 0) :]
+
+
+def _word_vector(token: str, dim: int) -> np.ndarray:
+    """A fixed pseudo-random vector per token: the same word gets the same vector in both KGs."""
+    digest = int.from_bytes(token.encode(), "little") % (2**32)
+    return np.random.default_rng(digest).standard_normal(dim)
+
+
+def generate_synthetic(
+    entities: int = 3000,
+    overlap: float = 0.8,
+    communities: int = 12,
+    relations: int = 40,
+    average_degree: float = 10.0,
+    degree_skew: float = 1.5,
+    edge_keep: float = 0.9,
+    relation_merge: float = 0.3,
+    attributes: int = 30,
+    attribute_keep: float = 0.7,
+    shared_attribute_names: float = 0.6,
+    value_noise: float = 0.5,
+    name_corruption: float = 0.3,
+    misspelling: float = 0.3,
+    image_dim: int = 64,
+    image_noise: float = 1.5,
+    image_missing: float = 0.25,
+    latent_dim: int = 16,
+    seed: int = 0,
+) -> KGPair:
+    """Sample a KG pair; every argument is a size or a noise level (see the module docstring)."""
+    rng = np.random.default_rng(seed)
+    community = rng.integers(communities, size=entities)
+    centres = rng.standard_normal((communities, latent_dim))
+    latent = centres[community] + 0.8 * rng.standard_normal((entities, latent_dim))
+    activity = rng.pareto(degree_skew, size=entities) + 1.0
+
+    # World edges: heads by activity; tails mostly inside the head's community; types by community pair.
+    edge_count = int(entities * average_degree / 2)
+    heads = _skewed_choice(rng, activity, edge_count)
+    tails = _skewed_choice(rng, activity, edge_count)
+    members = [np.flatnonzero(community == c) for c in range(communities)]
+    local = rng.random(edge_count) < 0.6
+    for index in np.flatnonzero(local):
+        pool = members[community[heads[index]]]
+        tails[index] = pool[_skewed_choice(rng, activity[pool], 1)[0]]
+    relation_of = rng.integers(relations, size=(communities, communities))
+    types = relation_of[community[heads], community[tails]]
+    random_type = rng.random(edge_count) < 0.2
+    types[random_type] = rng.integers(relations, size=int(random_type.sum()))
+    keep = heads != tails
+    world_edges = np.unique(np.stack([heads[keep], types[keep], tails[keep]], 1), axis=0)
+
+    # Two KGs: shared entities, entities of one side only; independent edge dropout.
+    membership = rng.random(entities)
+    in_kg = [membership < overlap + (1 - overlap) / 2, membership >= (1 - overlap) / 2]
+    local_ids = []
+    offset = 0
+    for side in (0, 1):
+        ids = np.full(entities, -1)
+        ids[in_kg[side]] = offset + rng.permutation(int(in_kg[side].sum()))
+        local_ids.append(ids)
+        offset += int(in_kg[side].sum())
+    n1, n2 = int(in_kg[0].sum()), int(in_kg[1].sum())
+
+    merged = np.arange(relations)
+    merge = rng.random(relations) < relation_merge
+    merged[merge] = rng.integers(relations, size=int(merge.sum()))
+    kg2_relation = relations + rng.permutation(relations)[merged]
+    relation_names = [f"rel/{r}" for r in range(relations)] + [f"property_{r}" for r in range(relations)]
+
+    triples = []
+    for side, relation_map in ((0, np.arange(relations)), (1, kg2_relation)):
+        ids = local_ids[side]
+        present = (
+            (ids[world_edges[:, 0]] >= 0) & (ids[world_edges[:, 2]] >= 0) & (rng.random(len(world_edges)) < edge_keep)
+        )
+        edges = world_edges[present]
+        triples.append(np.stack([ids[edges[:, 0]], relation_map[edges[:, 1]], ids[edges[:, 2]]], 1))
+    triples = np.unique(np.concatenate(triples), axis=0)
+
+    # Attributes: each community favours some attribute types; values follow the latent state plus noise.
+    favoured = rng.random((communities, attributes)) < 0.3
+    has_attribute = rng.random((entities, attributes)) < np.where(favoured[community], 0.7, 0.08)
+    projection = rng.standard_normal((latent_dim, attributes)) / np.sqrt(latent_dim)
+    values = latent @ projection
+    shared = rng.random(attributes) < shared_attribute_names
+    attribute_names = [f"attr_{a}" for a in range(attributes)] + [f"field_{a}" for a in range(attributes)]
+    attribute_rows, attribute_values = [], []
+    for side in (0, 1):
+        ids = local_ids[side]
+        owner, kind = np.nonzero(
+            has_attribute & in_kg[side][:, None] & (rng.random(has_attribute.shape) < attribute_keep)
+        )
+        name_ids = kind if side == 0 else np.where(shared[kind], kind, attributes + kind)
+        noisy = values[owner, kind] + value_noise * rng.standard_normal(len(owner))
+        attribute_rows.append(np.stack([ids[owner], name_ids], 1))
+        attribute_values += [f"{value:.2f}" for value in noisy]
+
+    # Names: two tokens; misspelt on both sides, one token replaced for some KG2 entities.
+    vocabulary = sorted({"".join(rng.choice(SYLLABLES, size=2)) for _ in range(400)})[:150]
+    true_names = [[str(token) for token in rng.choice(vocabulary, size=2)] for _ in range(entities)]
+    entity_names = [""] * (n1 + n2)
+    for side in (0, 1):
+        for world_id in np.flatnonzero(in_kg[side]):
+            tokens = list(true_names[world_id])
+            if side == 1 and rng.random() < name_corruption:
+                tokens[int(rng.integers(2))] = str(rng.choice(vocabulary))
+                tokens = [_misspell(rng, token) for token in tokens]
+            tokens = [_misspell(rng, token) if rng.random() < misspelling / 2 else token for token in tokens]
+            entity_names[local_ids[side][world_id]] = " ".join(tokens)
+    name_features = np.stack([np.mean([_word_vector(t, 32) for t in name.split()], 0) for name in entity_names])
+
+    # Images: the latent state through a fixed random map, independent noise per KG, some missing.
+    image_map = rng.standard_normal((latent_dim, image_dim)) / np.sqrt(latent_dim)
+    images = np.zeros((n1 + n2, image_dim))
+    has_image = np.zeros(n1 + n2, dtype=bool)
+    for side in (0, 1):
+        world_ids = np.flatnonzero(in_kg[side])
+        rows = local_ids[side][world_ids]
+        images[rows] = np.tanh(latent[world_ids] @ image_map) + image_noise * 0.5 * rng.standard_normal(
+            (len(rows), image_dim)
+        )
+        has_image[rows] = rng.random(len(rows)) >= image_missing
+    images[~has_image] = 0.0
+
+    both = np.flatnonzero(in_kg[0] & in_kg[1])
+    links = np.stack([local_ids[0][both], local_ids[1][both]], 1)
+    return KGPair(
+        name="synthetic",
+        num_entities=(n1, n2),
+        triples=torch.as_tensor(triples, dtype=torch.long),
+        num_relations=2 * relations,
+        links=torch.as_tensor(links[np.argsort(links[:, 0])], dtype=torch.long),
+        entity_names=entity_names,
+        relation_names=relation_names,
+        attributes=torch.as_tensor(np.concatenate(attribute_rows), dtype=torch.long),
+        attribute_names=attribute_names,
+        attribute_values=attribute_values,
+        features={
+            "image": torch.as_tensor(images, dtype=torch.float32),
+            "name": torch.as_tensor(name_features, dtype=torch.float32),
+        },
+        feature_masks={"image": torch.as_tensor(has_image)},
+        description="synthetic multi-modal KG pair (embedded default; not a benchmark)",
+    )
+
+
+@hookimpl
+def register_datasets(register):
+    register("synthetic", generate_synthetic, description="embedded seeded multi-modal KG pair (no download)")

@@ -1,0 +1,128 @@
+"""The one evaluation protocol: cosine and CSLS similarity, ranks of the gold counterpart, Hits@k, MRR, MR.
+
+Similarities are computed in row chunks so that no block exceeds ``memory_budget`` bytes: a full N x M matrix is
+never held when it would be larger.
+"""
+
+from collections.abc import Iterator
+
+import torch
+from torch import Tensor, nn
+
+HITS_AT = (1, 5, 10)
+DEFAULT_MEMORY_BUDGET = 256 * 2**20
+DIRECTIONS = ("l2r", "r2l")
+"""KG1 -> KG2 (left to right) and KG2 -> KG1."""
+
+
+def _row_chunks(rows: int, columns: int, memory_budget: int) -> Iterator[slice]:
+    step = max(1, memory_budget // (4 * max(columns, 1)))
+    for start in range(0, rows, step):
+        yield slice(start, min(start + step, rows))
+
+
+def cosine_blocks(
+    queries: Tensor, candidates: Tensor, memory_budget: int = DEFAULT_MEMORY_BUDGET
+) -> Iterator[tuple[slice, Tensor]]:
+    """Cosine similarities of query rows to all candidates, one (chunk, block) at a time."""
+    queries = nn.functional.normalize(queries, dim=1)
+    candidates = nn.functional.normalize(candidates, dim=1)
+    for rows in _row_chunks(len(queries), len(candidates), memory_budget):
+        yield rows, queries[rows] @ candidates.T
+
+
+def mean_top_k(queries: Tensor, candidates: Tensor, k: int, memory_budget: int = DEFAULT_MEMORY_BUDGET) -> Tensor:
+    """For each query, the mean cosine to its ``k`` nearest candidates (CSLS's neighbourhood density)."""
+    k = min(k, len(candidates))
+    result = torch.empty(len(queries), device=queries.device)
+    for rows, block in cosine_blocks(queries, candidates, memory_budget):
+        result[rows] = block.topk(k, dim=1).values.mean(1)
+    return result
+
+
+def gold_ranks(
+    queries: Tensor, candidates: Tensor, gold: Tensor, csls_k: int = 0, memory_budget: int = DEFAULT_MEMORY_BUDGET
+) -> Tensor:
+    """1-based rank of candidate ``gold[i]`` for query ``i``, by cosine (``csls_k=0``) or CSLS with ``csls_k``.
+
+    A candidate scored equal to the gold one does not push it down (ties count in its favour).
+    CSLS = 2 cos(x, y) - r(x) - r(y); r(x) is the same for a whole row, so only r(y) changes a rank.
+    """
+    penalty = mean_top_k(candidates, queries, csls_k, memory_budget) if csls_k > 0 else None
+    ranks = torch.empty(len(queries), dtype=torch.long, device=queries.device)
+    for rows, block in cosine_blocks(queries, candidates, memory_budget):
+        scores = 2 * block - penalty if penalty is not None else block
+        gold_scores = scores.gather(1, gold[rows, None])
+        ranks[rows] = (scores > gold_scores).sum(1) + 1
+    return ranks
+
+
+def ranking_metrics(ranks: Tensor) -> dict[str, float]:
+    """Hits@1/5/10, MRR and MR of 1-based ranks."""
+    ranks = ranks.double()
+    metrics = {f"hits_at_{k}": float((ranks <= k).double().mean()) for k in HITS_AT}
+    metrics["mrr"] = float((1 / ranks).mean())
+    metrics["mr"] = float(ranks.mean())
+    return metrics
+
+
+def evaluate_links(
+    embeddings: Tensor,
+    links: Tensor,
+    num_entities: tuple[int, int],
+    csls_k: int = 3,
+    candidates: str = "all",
+    memory_budget: int = DEFAULT_MEMORY_BUDGET,
+) -> dict[str, float]:
+    """Metrics of gold ``links`` in both directions and averaged, by cosine and (when ``csls_k > 0``) CSLS.
+
+    ``candidates="all"``: every entity of the other KG competes (this harness's default, stricter);
+    ``"test"``: only the other side of the evaluated links (the protocol of published MMEA code).
+    Keys: ``{scorer}_{metric}`` (directions averaged) and ``{scorer}_{direction}_{metric}``.
+    """
+    n1, n2 = num_entities
+    left, right = links[:, 0], links[:, 1]
+    if candidates == "all":
+        left_pool, right_pool = torch.arange(n1, device=links.device), torch.arange(n1, n1 + n2, device=links.device)
+        left_gold, right_gold = right - n1, left
+    elif candidates == "test":
+        left_pool, right_pool = left, right
+        left_gold = right_gold = torch.arange(len(links), device=links.device)
+    else:
+        raise ValueError(f"candidates must be 'all' or 'test', not '{candidates}'")
+    directions = {
+        "l2r": (embeddings[left], embeddings[right_pool], left_gold),
+        "r2l": (embeddings[right], embeddings[left_pool], right_gold),
+    }
+    scorers = {"cosine": 0, "csls": csls_k} if csls_k > 0 else {"cosine": 0}
+    metrics: dict[str, float] = {}
+    for scorer, k in scorers.items():
+        per_direction = {
+            direction: ranking_metrics(gold_ranks(queries, pool, gold, k, memory_budget))
+            for direction, (queries, pool, gold) in directions.items()
+        }
+        for direction, values in per_direction.items():
+            metrics.update({f"{scorer}_{direction}_{name}": value for name, value in values.items()})
+        for name in per_direction["l2r"]:
+            metrics[f"{scorer}_{name}"] = sum(values[name] for values in per_direction.values()) / len(DIRECTIONS)
+    return metrics
+
+
+def nearest(queries: Tensor, candidates: Tensor, memory_budget: int = DEFAULT_MEMORY_BUDGET) -> tuple[Tensor, Tensor]:
+    """Index of each query's most cosine-similar candidate, and that similarity."""
+    index = torch.empty(len(queries), dtype=torch.long, device=queries.device)
+    best = torch.empty(len(queries), device=queries.device)
+    for rows, block in cosine_blocks(queries, candidates, memory_budget):
+        best[rows], index[rows] = block.max(dim=1)
+    return index, best
+
+
+def mutual_nearest_pairs(left: Tensor, right: Tensor, memory_budget: int = DEFAULT_MEMORY_BUDGET) -> Tensor:
+    """Positions (i, j) where left row i and right row j are each other's nearest neighbour, (P, 2)."""
+    if not len(left) or not len(right):
+        return torch.empty(0, 2, dtype=torch.long, device=left.device)
+    left_to_right, _ = nearest(left, right, memory_budget)
+    right_to_left, _ = nearest(right, left, memory_budget)
+    mutual = right_to_left[left_to_right] == torch.arange(len(left), device=left.device)
+    rows = mutual.nonzero().squeeze(1)
+    return torch.stack([rows, left_to_right[rows]], dim=1)

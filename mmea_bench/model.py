@@ -1,0 +1,83 @@
+"""Assemble a method's components into a model (encoders + fusion), its losses and its pseudo-labeler."""
+
+from dataclasses import dataclass, field
+
+from torch import nn
+
+from mmea_bench.components.base import (
+    BuildContext,
+    Embeddings,
+    Encoder,
+    Fusion,
+    Loss,
+    ModalityUnavailable,
+    PseudoLabeler,
+)
+from mmea_bench.data import KGPair
+from mmea_bench.errors import UserError
+from mmea_bench.methods import MethodConfig
+from mmea_bench.plugins import PluginManager, plugin_manager
+
+
+class MultiModalModel(nn.Module):
+    """One encoder per modality and a fusion: ``forward()`` embeds every entity, per modality and jointly."""
+
+    def __init__(self, encoders: dict[str, Encoder], fusion: Fusion):
+        super().__init__()
+        self.encoders = nn.ModuleDict(encoders)
+        self.fusion = fusion
+
+    def forward(self) -> Embeddings:
+        embeddings = {modality: encoder() for modality, encoder in self.encoders.items()}
+        embeddings["joint"] = self.fusion(embeddings)
+        return embeddings
+
+
+@dataclass
+class Assembly:
+    """Everything a run trains: the model, the weighted losses, the pseudo-labeler, and the modalities left out."""
+
+    model: MultiModalModel
+    losses: dict[str, Loss]
+    loss_weights: dict[str, float]
+    pseudo_labeler: PseudoLabeler | None
+    skipped: dict[str, str] = field(default_factory=dict)
+    """Modality -> why the dataset could not provide it."""
+
+    @property
+    def components(self) -> list:
+        """Every component, in the order the runner calls their lifecycle methods."""
+        parts = [*self.model.encoders.values(), self.model.fusion, *self.losses.values()]
+        return parts + ([self.pseudo_labeler] if self.pseudo_labeler else [])
+
+
+def assemble(config: MethodConfig, kg: KGPair, plugins: PluginManager = plugin_manager) -> Assembly:
+    """Build ``config``'s components for ``kg``; encoders whose modality ``kg`` lacks are skipped and reported."""
+    context = BuildContext(kg)
+    encoders: dict[str, Encoder] = {}
+    skipped: dict[str, str] = {}
+    for modality, spec in config.encoders.items():
+        try:
+            encoders[modality] = plugins.registry("encoder").get(spec.component).factory(context, **spec.params)
+        except ModalityUnavailable as reason:
+            skipped[modality] = str(reason)
+    if not encoders:
+        raise UserError(f"method '{config.method}' has no modality that dataset '{kg.name}' provides: {skipped}")
+    context.modality_dims = {modality: encoder.out_dim for modality, encoder in encoders.items()}
+    fusion = plugins.registry("fusion").get(config.fusion.component).factory(context, **config.fusion.params)
+    context.joint_dim = fusion.out_dim
+    losses = {
+        name: plugins.registry("loss").get(spec.component).factory(context, **spec.params)
+        for name, spec in config.losses.items()
+    }
+    labeler = None
+    if config.pseudo_labeler is not None:
+        spec = config.pseudo_labeler
+        labeler = plugins.registry("pseudo_labeler").get(spec.component).factory(context, **spec.params)
+    return Assembly(
+        model=MultiModalModel(encoders, fusion),
+        losses=losses,
+        loss_weights={name: spec.weight for name, spec in config.losses.items()},
+        pseudo_labeler=labeler,
+        skipped=skipped,
+    )

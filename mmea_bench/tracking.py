@@ -1,0 +1,92 @@
+"""Everything MLflow: where runs go, and how a sweep's parent and child runs are recorded."""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from mmea_bench.errors import UserError
+
+if TYPE_CHECKING:
+    from mlflow.tracking import MlflowClient
+
+DEFAULT_EXPERIMENT = "mmea-bench"
+PARENT_TAG = "mlflow.parentRunId"
+MAX_PARAM_LENGTH = 6000
+
+
+def default_tracking_uri() -> str:
+    """``MLFLOW_TRACKING_URI`` when set, else a SQLite file ``mlflow.db`` in the working directory."""
+    return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{Path.cwd() / 'mlflow.db'}"
+
+
+def _client(tracking_uri: str) -> MlflowClient:
+    if tracking_uri.startswith(("http://", "https://")):
+        os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+        os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "5")
+    if tracking_uri.startswith("sqlite:///"):
+        folder = Path(tracking_uri.removeprefix("sqlite:///")).parent
+        if not folder.is_dir():
+            raise UserError(f"tracking URI {tracking_uri}: folder {folder} does not exist")
+    from mlflow.tracking import MlflowClient
+
+    for noisy in ("mlflow", "alembic"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+    return MlflowClient(tracking_uri)
+
+
+class Tracker:
+    """One MLflow store and experiment; runs are addressed by id, so nothing depends on a global active run."""
+
+    def __init__(self, tracking_uri: str | None = None, experiment: str = DEFAULT_EXPERIMENT):
+        self.tracking_uri = tracking_uri or default_tracking_uri()
+        self.client = _client(self.tracking_uri)
+        try:
+            found = self.client.get_experiment_by_name(experiment)
+            self.experiment_id = found.experiment_id if found else self.client.create_experiment(experiment)
+        except Exception as error:
+            reason = str(error).splitlines()[0][:200] if str(error) else type(error).__name__
+            raise UserError(f"tracking URI {self.tracking_uri} is unreachable: {reason}") from None
+        self.experiment = experiment
+
+    def start_run(self, name: str, tags: dict[str, str] | None = None, parent_id: str | None = None) -> str:
+        tags = dict(tags or {})
+        if parent_id:
+            tags[PARENT_TAG] = parent_id
+        return self.client.create_run(self.experiment_id, run_name=name, tags=tags).info.run_id
+
+    def log_params(self, run_id: str, params: dict[str, Any]) -> None:
+        from mlflow.entities import Param
+
+        items = [Param(key, str(value)[:MAX_PARAM_LENGTH]) for key, value in params.items()]
+        for start in range(0, len(items), 100):
+            self.client.log_batch(run_id, params=items[start : start + 100])
+
+    def log_metrics(self, run_id: str, metrics: dict[str, float], step: int = 0) -> None:
+        from mlflow.entities import Metric
+
+        stamp = int(time.time() * 1000)
+        items = [Metric(key, float(value), stamp, step) for key, value in metrics.items()]
+        for start in range(0, len(items), 1000):
+            self.client.log_batch(run_id, metrics=items[start : start + 1000])
+
+    def set_tags(self, run_id: str, tags: dict[str, str]) -> None:
+        for key, value in tags.items():
+            self.client.set_tag(run_id, key, str(value))
+
+    def log_dict(self, run_id: str, data: dict, path: str) -> None:
+        self.client.log_dict(run_id, data, path)
+
+    def log_artifact(self, run_id: str, local_path: str | Path, folder: str | None = None) -> None:
+        self.client.log_artifact(run_id, str(local_path), folder)
+
+    def end_run(self, run_id: str, status: str = "FINISHED") -> None:
+        """End a run as FINISHED, FAILED or KILLED."""
+        self.client.set_terminated(run_id, status)
+
+    def experiment_url_hint(self) -> str:
+        return f"{self.tracking_uri} (experiment '{self.experiment}', id {self.experiment_id})"

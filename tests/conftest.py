@@ -1,0 +1,47 @@
+import uuid
+from pathlib import Path
+
+import pytest
+
+from mmea_bench.data.synthetic import generate_synthetic
+from mmea_bench.plugins import plugin_manager
+from mmea_bench.tracking import Tracker
+
+TINY = {"entities": 400}
+"""A synthetic pair small enough to train in about a second."""
+TINY_SPEC = "synthetic:entities=400"
+SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+
+@pytest.fixture(scope="session")
+def tiny_kg():
+    return generate_synthetic(**TINY)
+
+
+@pytest.fixture(scope="session")
+def tracking_uri(tmp_path_factory):
+    """One real SQLite MLflow store for the session (creating one takes seconds); tests use their own experiments."""
+    return f"sqlite:///{tmp_path_factory.mktemp('mlflow') / 'mlflow.db'}"
+
+
+@pytest.fixture
+def experiment():
+    return f"test-{uuid.uuid4().hex[:8]}"
+
+
+@pytest.fixture
+def tracker(tracking_uri, experiment):
+    return Tracker(tracking_uri, experiment)
+
+
+@pytest.fixture
+def register_plugin():
+    """Register plugins for one test; they are unregistered afterwards."""
+    names = []
+
+    def register(plugin, name):
+        names.append(plugin_manager.register(plugin, name=name))
+
+    yield register
+    for name in names:
+        plugin_manager.unregister(name=name)

@@ -1,0 +1,181 @@
+import pytest
+import torch
+from click.testing import CliRunner
+
+from mmea_bench.cli import cli
+from mmea_bench.components import Loss
+from mmea_bench.hookspecs import hookimpl
+from mmea_bench.leaderboard import runs_frame
+from mmea_bench.methods import ComponentSpec, Method
+from mmea_bench.tracking import Tracker
+from tests.conftest import TINY_SPEC
+from tests.example_plugins import DegreePlugin
+
+
+def invoke(*args):
+    return CliRunner().invoke(cli, [str(arg) for arg in args])
+
+
+def test_a_sweep_of_two_methods_and_two_ratios_is_recorded_in_mlflow(register_plugin, tracking_uri, experiment):
+    register_plugin(DegreePlugin(), "degree-plugin")
+    result = invoke(
+        "run",
+        "gcn-align",
+        "degree-align",
+        "--without",
+        "attribute",
+        "--dataset",
+        TINY_SPEC,
+        "--ratios",
+        "0.2,0.5",
+        "--epochs",
+        20,
+        "--tracking-uri",
+        tracking_uri,
+        "--experiment",
+        experiment,
+    )
+    assert result.exit_code == 0, result.output
+    assert "csls" in result.output and "cosine" in result.output
+    assert f"experiment '{experiment}'" in result.output
+
+    tracker = Tracker(tracking_uri, experiment)
+    frame = runs_frame(tracker)
+    assert len(frame) == 4 and set(frame["status"]) == {"FINISHED"}
+    assert sorted(frame["ratio"]) == [0.2, 0.2, 0.5, 0.5]
+    for _, row in frame.iterrows():
+        assert 0.05 < row["test_csls_hits_at_1"] <= row["test_csls_hits_at_10"] <= 1
+        assert row["test_csls_mr"] >= 1
+    assert sorted(frame["method"]) == ["degree-align", "degree-align", "gcn-align", "gcn-align"]
+    run = tracker.client.get_run(frame.set_index("method").loc["gcn-align", "run_id"].iloc[0])
+    assert run.data.params["method"] == "gcn-align" and run.data.params["epochs"] == "20"
+    assert run.data.params["encoder.structure"] == "gcn" and "encoder.attribute" not in run.data.params
+    assert run.data.tags["without"] == "attribute" and run.data.tags["mlflow.parentRunId"]
+    history = tracker.client.get_metric_history(run.info.run_id, "valid_csls_hits_at_1")
+    assert [point.step for point in history] == [10, 20]
+    assert {"wall_seconds", "peak_memory_mb", "best_epoch"} <= set(run.data.metrics)
+    artifacts = [item.path for item in tracker.client.list_artifacts(run.info.run_id)]
+    assert "config.json" in artifacts
+    parent = tracker.client.get_run(run.data.tags["mlflow.parentRunId"])
+    assert parent.info.status == "FINISHED" and parent.data.tags["mmea_bench.kind"] == "sweep"
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (["run", "gcn-alin"], "unknown method 'gcn-alin'. Did you mean 'gcn-align'?"),
+        (["run", "gcn-align", "--dataset", "synthetc"], "unknown dataset 'synthetc'. Did you mean 'synthetic'?"),
+        (["run", "gcn-align", "--ratios", "1.2"], "--ratios: 1.2 is outside (0, 1)"),
+        (["run", "gcn-align", "--ratios", "a,b"], "--ratios a,b: expected numbers"),
+        (["run", "gcn-align", "--seeds", "0"], "--seeds must be at least 1"),
+        (
+            ["run", "gcn-align", "--set", "lrr=0.1"],
+            "unknown --set key for method 'gcn-align' 'lrr'. Did you mean 'lr'?",
+        ),
+        (["run", "gcn-align", "--set", "lr=fast"], "--set lr: expected a float, got 'fast'"),
+        (["run", "gcn-align", "--without", "image"], "unknown --without part of method 'gcn-align' 'image'"),
+        (["run", "gcn-align", "--device", "cuda:0"], "--device cuda:0: CUDA is not available"),
+        (["run", "gcn-align", "--dataset", "synthetic:size=3"], "unknown parameter of dataset 'synthetic' 'size'"),
+        (["methods", "show", "mclea-x"], "unknown method 'mclea-x'"),
+    ],
+)
+def test_bad_input_is_one_line_with_exit_code_2(arguments, message, tracking_uri):
+    result = invoke(*arguments, "--tracking-uri", tracking_uri) if arguments[0] == "run" else invoke(*arguments)
+    assert result.exit_code == 2, result.output
+    assert result.output.strip().count("\n") == 0
+    assert message in result.output
+
+
+def test_an_unreachable_tracking_uri_is_one_line_with_exit_code_2():
+    result = invoke("run", "gcn-align", "--dataset", TINY_SPEC, "--tracking-uri", "http://127.0.0.1:9")
+    assert result.exit_code == 2
+    assert result.output.startswith("Error: tracking URI http://127.0.0.1:9 is unreachable")
+    assert result.output.strip().count("\n") == 0
+
+
+class Explodes(Loss):
+    """Raises ``error`` on the first batch of any run at ratio 0.5."""
+
+    def __init__(self, context, error: str = "value"):
+        super().__init__()
+        self.error = error
+
+    def forward(self, batch):
+        if len(batch.run.split.train) > 0.4 * len(batch.run.kg.links):
+            raise KeyboardInterrupt if self.error == "interrupt" else ValueError("loss exploded")
+        return torch.zeros((), requires_grad=True)
+
+
+class ExplodingPlugin:
+    @hookimpl
+    def register_losses(self, register):
+        register("explodes", Explodes)
+
+    @hookimpl
+    def register_methods(self, register):
+        def recipe():
+            return Method(
+                name="exploding",
+                description="fails at ratio 0.5",
+                encoders={"structure": ComponentSpec("gcn", {"dim": 8})},
+                fusion=ComponentSpec("weighted-concat"),
+                losses={"explodes": ComponentSpec("explodes")},
+                training={"epochs": 2, "check_every": 1},
+            )
+
+        register("exploding", recipe)
+
+
+def test_a_failing_run_is_recorded_and_the_sweep_goes_on(register_plugin, tracking_uri, experiment):
+    register_plugin(ExplodingPlugin(), "exploding-plugin")
+    result = invoke(
+        "run",
+        "exploding",
+        "--dataset",
+        TINY_SPEC,
+        "--ratios",
+        "0.5,0.2",
+        "--tracking-uri",
+        tracking_uri,
+        "--experiment",
+        experiment,
+    )
+    assert result.exit_code == 0, result.output
+    assert "failed" in result.output and "loss exploded" in result.output
+    frame = runs_frame(Tracker(tracking_uri, experiment)).set_index("ratio")
+    assert frame.loc[0.5, "status"] == "FAILED" and "ValueError: loss exploded" in frame.loc[0.5, "error"]
+    assert frame.loc[0.2, "status"] == "FINISHED"
+
+
+def test_an_interrupt_keeps_finished_runs_and_marks_the_current_one_killed(register_plugin, tracking_uri, experiment):
+    register_plugin(ExplodingPlugin(), "exploding-plugin")
+    result = invoke(
+        "run",
+        "exploding",
+        "--set",
+        "loss.explodes.error=interrupt",
+        "--dataset",
+        TINY_SPEC,
+        "--ratios",
+        "0.2,0.5",
+        "--tracking-uri",
+        tracking_uri,
+        "--experiment",
+        experiment,
+    )
+    assert result.exit_code != 0
+    tracker = Tracker(tracking_uri, experiment)
+    frame = runs_frame(tracker).set_index("ratio")
+    assert frame.loc[0.2, "status"] == "FINISHED"
+    assert frame.loc[0.5, "status"] == "KILLED"
+    parent = tracker.client.get_run(tracker.client.get_run(frame.loc[0.5, "run_id"]).data.tags["mlflow.parentRunId"])
+    assert parent.info.status == "KILLED"
+
+
+def test_listings():
+    assert "gcn-align" in invoke("methods").output
+    shown = invoke("methods", "show", "gcn-align").output
+    assert "loss.margin.margin" in shown and "3.0" in shown
+    assert "synthetic" in invoke("datasets").output
+    plugins = invoke("plugins").output
+    assert "core.components.encoders" in plugins and "gcn-align" in plugins

@@ -1,0 +1,64 @@
+import pytest
+import torch
+
+from mmea_bench.evaluation import evaluate_links, gold_ranks, mutual_nearest_pairs, ranking_metrics
+
+
+def test_ranks_on_a_hand_made_example():
+    queries = torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])
+    candidates = torch.tensor([[1.0, 0.1], [0.1, 1.0], [-1.0, 0.0]])
+    # query 0 is closest to candidate 0, query 1 to candidate 1; query 2 is nearly tied between 0 and 1.
+    assert gold_ranks(queries, candidates, torch.tensor([0, 0, 2])).tolist() == [1, 2, 3]
+
+
+def test_ties_count_in_favour_of_the_gold_candidate():
+    queries = torch.tensor([[1.0, 0.0]])
+    candidates = torch.tensor([[0.0, 1.0], [0.0, -1.0]])
+    assert gold_ranks(queries, candidates, torch.tensor([1])).tolist() == [1]
+
+
+def test_csls_penalises_a_hub_candidate():
+    # Candidate 0 is a hub (identical to query 2, near the others). By cosine it also wins query 1 (0.8 > 0.714);
+    # CSLS with k=1: 2 * 0.8 - 1.0 = 0.6 for the hub against 2 * 0.714 - 0.714 = 0.714 for candidate 1.
+    queries = torch.tensor([[1.0, 0.0], [0.0, 1.0], [0.6, 0.8]])
+    candidates = torch.tensor([[0.6, 0.8], [-0.7, 0.714]])
+    cosine = gold_ranks(queries, candidates, torch.tensor([0, 1, 0]), csls_k=0)
+    csls = gold_ranks(queries, candidates, torch.tensor([0, 1, 0]), csls_k=1)
+    assert cosine.tolist() == [1, 2, 1]
+    assert csls.tolist() == [1, 1, 1]
+
+
+def test_metrics_of_known_ranks():
+    metrics = ranking_metrics(torch.tensor([1, 2, 10, 20]))
+    assert metrics["hits_at_1"] == 0.25
+    assert metrics["hits_at_5"] == 0.5
+    assert metrics["hits_at_10"] == 0.75
+    assert metrics["mr"] == pytest.approx(8.25)
+    assert metrics["mrr"] == pytest.approx((1 + 0.5 + 0.1 + 0.05) / 4)
+
+
+@pytest.mark.parametrize("csls_k", [0, 3])
+@pytest.mark.parametrize("candidates", ["all", "test"])
+def test_chunked_and_unchunked_agree(csls_k, candidates):
+    torch.manual_seed(0)
+    embeddings = torch.randn(300, 16)
+    links = torch.stack([torch.arange(0, 100), torch.arange(150, 250)], dim=1)
+    whole = evaluate_links(embeddings, links, (150, 150), csls_k, candidates, memory_budget=2**30)
+    chunked = evaluate_links(embeddings, links, (150, 150), csls_k, candidates, memory_budget=4 * 150 * 7)
+    assert whole == pytest.approx(chunked)
+    assert set(whole) >= {"cosine_l2r_hits_at_1", "cosine_r2l_mrr", "cosine_mr"}
+
+
+def test_identical_embeddings_score_perfectly():
+    embeddings = torch.randn(40, 8)
+    embeddings[20:] = embeddings[:20]
+    links = torch.stack([torch.arange(20), torch.arange(20, 40)], dim=1)
+    metrics = evaluate_links(embeddings, links, (20, 20), csls_k=3)
+    assert metrics["csls_hits_at_1"] == 1.0 and metrics["cosine_mr"] == 1.0
+
+
+def test_mutual_nearest_pairs():
+    left = torch.tensor([[1.0, 0.0], [0.0, 1.0], [0.9, 0.1]])
+    right = torch.tensor([[0.0, 1.0], [1.0, 0.05]])
+    pairs = mutual_nearest_pairs(left, right, memory_budget=8)
+    assert sorted(map(tuple, pairs.tolist())) == [(0, 1), (1, 0)]
