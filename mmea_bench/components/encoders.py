@@ -133,6 +133,13 @@ def name_encoder(context: BuildContext, dim: int = 100, missing: str = "random")
     return PrecomputedFeatureEncoder(context, "name", dim, missing)
 
 
+def text_plm_encoder(
+    context: BuildContext, field: str = "relation_text", dim: int = 100, missing: str = "random"
+) -> PrecomputedFeatureEncoder:
+    """Pre-computed language-model embeddings of an entity's text (``relation_text``, ``attribute_text``, ...)."""
+    return PrecomputedFeatureEncoder(context, field, dim, missing)
+
+
 @hookimpl
 def register_encoders(register):
     register("gcn", GCNEncoder, description="GCN layers over a learnable entity embedding (GCN-Align, EVA)")
@@ -140,3 +147,4 @@ def register_encoders(register):
     register("attribute-bow", AttributeBagOfWords, description="bag of the top attribute names, Linear -> dim")
     register("image", image_encoder, description="pre-extracted image features, Linear -> dim")
     register("name", name_encoder, description="pre-computed name embeddings, Linear -> dim")
+    register("text-plm", text_plm_encoder, description="pre-computed language-model text embeddings, Linear -> dim")
