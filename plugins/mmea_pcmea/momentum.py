@@ -1,0 +1,106 @@
+"""Momentum-based contrastive learning (PCMEA): a slowly moving copy of the model gives stable targets."""
+
+from __future__ import annotations
+
+import copy
+from typing import TYPE_CHECKING
+
+import torch
+from torch import Tensor, nn
+
+from mmea_bench.components import Batch, BuildContext, Embeddings, Loss
+
+if TYPE_CHECKING:
+    from mmea_bench.runner import RunState
+
+MOMENTUM_EMBEDDINGS = "momentum_embeddings"
+"""``run.shared`` key of a callable giving the momentum model's embeddings (for the calibrated pseudo-labeler)."""
+
+
+def momentum_copy(model: nn.Module) -> nn.Module:
+    """A frozen copy of ``model``'s parameters that shares its buffers (fixed inputs such as feature matrices)."""
+    shared_buffers = {id(buffer): buffer for buffer in model.buffers()}
+    return copy.deepcopy(model, memo=shared_buffers).requires_grad_(False).eval()
+
+
+@torch.no_grad()
+def momentum_update(target: nn.Module, online: nn.Module, kappa: float) -> None:
+    """theta_target <- kappa * theta_target + (1 - kappa) * theta_online, for every parameter."""
+    for target_parameter, online_parameter in zip(target.parameters(), online.parameters(), strict=True):
+        target_parameter.mul_(kappa).add_(online_parameter.detach(), alpha=1 - kappa)
+
+
+def info_nce(queries: Tensor, keys: Tensor, temperature: float, extra_negatives: Tensor | None = None) -> Tensor:
+    """Cross-entropy of query i picking key i among all keys (and extra negatives), on cosine / temperature."""
+    queries, keys = nn.functional.normalize(queries, dim=1), nn.functional.normalize(keys, dim=1)
+    if extra_negatives is not None and len(extra_negatives):
+        keys = torch.cat([keys, nn.functional.normalize(extra_negatives, dim=1)])
+    logits = queries @ keys.T / temperature
+    return nn.functional.cross_entropy(logits, torch.arange(len(queries), device=queries.device))
+
+
+class MomentumContrastLoss(Loss):
+    """InfoNCE between online and momentum joint embeddings of aligned pairs, in both directions.
+
+    The momentum copy of the encoders and fusion is taken from the online model at epoch ``ts`` (a fraction of the
+    epoch budget: the paper's "time of changing training strategy") and from then on updated every ``rho`` epochs
+    (the paper's "update span") as theta_m <- kappa * theta_m + (1 - kappa) * theta. Taking the copy at ``ts`` rather
+    than at initialisation is a deliberate choice: with kappa = 0.999 and a CPU-sized epoch budget, a copy of the
+    initial weights would barely move and give random targets. Before ``ts`` the loss is zero. With ``queue`` > 0,
+    the momentum embeddings of past batches are kept as extra negatives.
+    """
+
+    def __init__(
+        self,
+        context: BuildContext,
+        kappa: float = 0.999,
+        rho: int = 20,
+        ts: float = 0.5,
+        temperature: float = 0.05,
+        queue: int = 0,
+    ):
+        super().__init__()
+        if not 0 <= kappa < 1 or rho < 1 or not 0 <= ts < 1:
+            raise ValueError("momentum-contrast needs 0 <= kappa < 1, rho >= 1 and 0 <= ts < 1")
+        self.kappa, self.rho, self.ts, self.temperature, self.queue_size = kappa, rho, ts, temperature, queue
+        self.momentum: nn.Module | None = None
+        self.queue = torch.empty(0)
+        self._cached: tuple[int, Embeddings] | None = None
+
+    def setup(self, run: RunState) -> None:
+        self.start_epoch = max(1, round(self.ts * run.epochs))
+        self.queue = torch.empty(0, run.model.fusion.out_dim, device=run.device)
+        run.shared[MOMENTUM_EMBEDDINGS] = lambda: self.embeddings(run)
+
+    def active(self, run: RunState) -> bool:
+        return self.momentum is not None and run.epoch >= self.start_epoch
+
+    def embeddings(self, run: RunState) -> Embeddings | None:
+        """The momentum model's embeddings for the current epoch (None before ``ts``)."""
+        if self.momentum is None:
+            return None
+        if self._cached is None or self._cached[0] != run.epoch:
+            with torch.no_grad():
+                self._cached = (run.epoch, self.momentum())
+        return self._cached[1]
+
+    def forward(self, batch: Batch) -> Tensor:
+        run = batch.run
+        if self.momentum is None and run.epoch >= self.start_epoch:
+            self.momentum = momentum_copy(run.model)
+        if not self.active(run):
+            return batch.embeddings["joint"].sum() * 0.0
+        target = self.embeddings(run)["joint"]
+        online = batch.embeddings["joint"]
+        left, right = batch.pairs[:, 0], batch.pairs[:, 1]
+        loss = info_nce(online[left], target[right], self.temperature, self.queue) + info_nce(
+            online[right], target[left], self.temperature, self.queue
+        )
+        if self.queue_size:
+            self.queue = torch.cat([target[batch.pairs.flatten()], self.queue])[: self.queue_size]
+        return loss / 2
+
+    def after_step(self, run: RunState) -> None:
+        if self.active(run) and (run.epoch - self.start_epoch) % self.rho == 0 and run.epoch > self.start_epoch:
+            momentum_update(self.momentum, run.model, self.kappa)
+            self._cached = None

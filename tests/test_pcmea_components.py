@@ -1,0 +1,137 @@
+import pytest
+import torch
+from torch import nn
+
+from mmea_bench.components import Batch, BuildContext
+from mmea_bench.data import KGPair, SeedSplit
+from mmea_bench.runner import RunState
+from mmea_pcmea.calibration import CalibratedPseudoLabeler
+from mmea_pcmea.momentum import MomentumContrastLoss, momentum_copy, momentum_update
+from mmea_pcmea.mutual_information import MineEstimator, MutualInformationLoss, donsker_varadhan
+
+
+def train_bound(modality, joint, steps=300):
+    torch.manual_seed(0)
+    estimator = MineEstimator(modality.shape[1], joint.shape[1], hidden=32)
+    optimizer = torch.optim.Adam(estimator.parameters(), lr=0.01)
+    for _ in range(steps):
+        shuffled = joint.roll(1, dims=0)
+        bound = donsker_varadhan(estimator(modality, joint), estimator(modality, shuffled))
+        optimizer.zero_grad()
+        (-bound).backward()
+        optimizer.step()
+    with torch.no_grad():
+        return float(donsker_varadhan(estimator(modality, joint), estimator(modality, joint.roll(7, dims=0))))
+
+
+def test_the_mine_bound_is_higher_for_dependent_than_for_independent_inputs():
+    generator = torch.Generator().manual_seed(1)
+    modality = torch.randn(256, 4, generator=generator)
+    dependent = modality + 0.1 * torch.randn(256, 4, generator=generator)
+    independent = torch.randn(256, 4, generator=generator)
+    assert train_bound(modality, dependent) > 1.0 > train_bound(modality, independent)
+
+
+def test_the_mi_loss_trains_its_estimators_and_reports_estimates(tiny_kg):
+    context = BuildContext(tiny_kg, {"image": 4, "name": 4}, joint_dim=8)
+    loss = MutualInformationLoss(context, hidden=16)
+    embeddings = {"image": torch.randn(tiny_kg.num_entity_total, 4, requires_grad=True)}
+    embeddings["name"] = torch.randn(tiny_kg.num_entity_total, 4)
+    embeddings["joint"] = torch.cat([embeddings["image"], embeddings["name"]], dim=1)
+    value = loss(Batch(tiny_kg.links[:32], embeddings, run=None))
+    value.backward()
+    assert value.shape == ()
+    assert embeddings["image"].grad.abs().sum() > 0
+    assert all(p.grad is not None for p in loss.estimators.parameters())
+    assert set(loss.on_check(None)) == {"mi_image", "mi_name"}
+
+
+def test_the_momentum_copy_moves_by_one_minus_kappa_of_the_gap():
+    online = nn.Linear(3, 2)
+    target = momentum_copy(online)
+    with torch.no_grad():
+        for parameter in online.parameters():
+            parameter.add_(1.0)
+    before = [p.clone() for p in target.parameters()]
+    momentum_update(target, online, kappa=0.9)
+    for old, new, current in zip(before, target.parameters(), online.parameters(), strict=True):
+        torch.testing.assert_close(new - old, 0.1 * (current - old))
+        assert not new.requires_grad
+
+
+def test_the_momentum_copy_shares_fixed_buffers():
+    online = nn.Module()
+    online.register_buffer("features", torch.randn(5, 3))
+    online.linear = nn.Linear(3, 3)
+    assert momentum_copy(online).features is online.features
+
+
+class FixedEmbeddings(nn.Module):
+    """A model whose joint embeddings the test sets directly."""
+
+    def __init__(self, joint):
+        super().__init__()
+        self.joint = joint
+        self.fusion = nn.Module()
+        self.fusion.out_dim = joint.shape[1]
+
+    def forward(self):
+        return {"joint": self.joint}
+
+
+def toy_run(joint):
+    kg = KGPair("toy", (4, 4), torch.empty(0, 3, dtype=torch.long), 0, torch.tensor([[i, 4 + i] for i in range(4)]))
+    split = SeedSplit(torch.tensor([[0, 4]]), torch.tensor([[1, 5]]), torch.tensor([[2, 6], [3, 7]]))
+    return kg, RunState(kg, split, FixedEmbeddings(joint), torch.device("cpu"), epochs=40)
+
+
+def test_calibration_never_accepts_a_pair_seen_in_only_one_window():
+    identity = torch.eye(4)
+    aligned = torch.cat([identity, identity])  # every left entity i matches right entity 4 + i
+    swapped = torch.cat([identity, identity[[0, 2, 1, 3]]])  # entities 1 and 2 swap their matches
+    kg, run = toy_run(aligned)
+    labeler = CalibratedPseudoLabeler(BuildContext(kg), start=0.25, step=5, window=10)
+    labeler.setup(run)
+    reports = {}
+    for epoch, joint in [(10, aligned), (15, aligned), (20, swapped), (25, swapped), (30, aligned), (35, aligned)]:
+        run.epoch, run.model.joint = epoch, joint
+        run.forget_embeddings()
+        reports[epoch] = labeler.propose(run)
+    assert reports[10] is None and reports[20] is None
+    assert reports[15].added == 0  # first window: stable, but seen in one window only
+    accepted_25 = sorted(map(tuple, reports[25].accepted.tolist()))
+    assert accepted_25 == [(3, 7)]  # stable in both windows; 1-5 / 2-6 changed in the second window
+    assert sorted(map(tuple, reports[35].accepted.tolist())) == [(3, 7)]  # 1-5, 2-6 seen in one window again
+
+
+def test_calibration_removes_accepted_pairs_that_stop_agreeing():
+    identity = torch.eye(4)
+    aligned = torch.cat([identity, identity])
+    swapped = torch.cat([identity, identity[[0, 1, 3, 2]]])
+    kg, run = toy_run(aligned)
+    labeler = CalibratedPseudoLabeler(BuildContext(kg), start=0.25, step=10, window=10)
+    labeler.setup(run)
+    for epoch in (10, 20):
+        run.epoch = epoch
+        report = labeler.propose(run)
+    assert sorted(map(tuple, report.accepted.tolist())) == [(1, 5), (2, 6), (3, 7)]
+    run.epoch, run.model.joint = 30, swapped
+    run.forget_embeddings()
+    report = labeler.propose(run)
+    assert report.removed == 2 and sorted(map(tuple, report.accepted.tolist())) == [(1, 5)]
+
+
+def test_momentum_contrast_is_zero_before_ts_and_contrasts_after(tiny_kg):
+    kg, run = toy_run(torch.randn(8, 4, requires_grad=True))
+    loss = MomentumContrastLoss(BuildContext(kg), kappa=0.5, rho=1, ts=0.5)
+    loss.setup(run)
+    pairs = torch.tensor([[1, 5], [2, 6]])
+    run.epoch = 10
+    assert loss(Batch(pairs, run.model(), run)).item() == 0.0
+    run.epoch = 20
+    value = loss(Batch(pairs, run.model(), run))
+    assert value.item() > 0
+    value.backward()
+    assert run.model.joint.grad.abs().sum() > 0
+    with pytest.raises(ValueError):
+        MomentumContrastLoss(BuildContext(kg), kappa=1.5)
