@@ -26,8 +26,9 @@ def donsker_varadhan(scores_joint: Tensor, scores_marginal: Tensor) -> Tensor:
 class MutualInformationLoss(Loss):
     """Negative MINE bound of I(modality; joint), averaged over modalities; one estimator per modality.
 
-    Pairs (u_i, j_i) of the batch's entities (both KGs) sample the joint distribution; (u_i, j_perm(i)), the joint
-    vectors rotated within the batch by a random offset (no vector stays with its entity), the product of marginals. Estimators and encoders both maximise the bound.
+    Pairs (u_i, j_i) of the batch's entities (both KGs) sample the joint distribution; (u_i, j_perm(i)), with the
+    joint vectors rotated within the batch by a random offset (none stays with its entity), the product of
+    marginals. Estimators and encoders both maximise the bound.
     The gradient of log E[e^T] uses the moving-average bias correction of the MINE paper (Belghazi et al. 2018):
     E[e^T] in the denominator is replaced by its exponential moving average with rate ``moving_average``.
     (The released PCMEA code omits the shuffled marginals and never optimises the estimators; this does both.)
