@@ -1,5 +1,6 @@
 """Assemble a method's components into a model (encoders + fusion), its losses and its pseudo-labeler."""
 
+import logging
 from dataclasses import dataclass, field
 
 from torch import nn
@@ -17,6 +18,8 @@ from mmea_bench.data import KGPair
 from mmea_bench.errors import UserError
 from mmea_bench.methods import MethodConfig
 from mmea_bench.plugins import PluginManager, plugin_manager
+
+logger = logging.getLogger(__name__)
 
 
 class MultiModalModel(nn.Module):
@@ -61,6 +64,7 @@ def assemble(config: MethodConfig, kg: KGPair, plugins: PluginManager = plugin_m
             encoders[modality] = plugins.registry("encoder").get(spec.component).factory(context, **spec.params)
         except ModalityUnavailable as reason:
             skipped[modality] = str(reason)
+            logger.warning("%s: running without the %s modality: %s", config.method, modality, reason)
     if not encoders:
         raise UserError(f"method '{config.method}' has no modality that dataset '{kg.name}' provides: {skipped}")
     context.modality_dims = {modality: encoder.out_dim for modality, encoder in encoders.items()}

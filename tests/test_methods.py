@@ -1,0 +1,46 @@
+import pytest
+
+from mmea_bench.errors import UserError
+from mmea_bench.methods import configure, get_method
+
+
+def test_defaults_resolve_to_flat_settings():
+    flat = configure(get_method("gcn-align")).flat()
+    assert flat["encoder.structure"] == "gcn" and flat["encoder.structure.dim"] == 200
+    assert flat["loss.margin.margin"] == 3.0 and flat["loss.margin.weight"] == 1.0
+    assert flat["optimizer"] == "adam" and flat["pseudo_labeler"] == "none"
+
+
+def test_settings_are_typed_from_their_defaults():
+    config = configure(get_method("gcn-align"), {"lr": "0.1", "epochs": "7", "fusion.normalize": "false"})
+    assert config.training.lr == 0.1 and config.training.epochs == 7
+    assert config.fusion.params["normalize"] is False
+    assert configure(get_method("gcn-align"), {"loss.margin.weight": "2"}).losses["margin"].weight == 2.0
+
+
+def test_a_pseudo_labeler_can_be_switched_on_with_its_parameters_in_any_order():
+    config = configure(get_method("gcn-align"), {"pseudo_labeler.step": "2", "pseudo_labeler": "mutual-nn"})
+    assert config.pseudo_labeler.component == "mutual-nn"
+    assert config.pseudo_labeler.params["step"] == 2 and config.pseudo_labeler.params["window"] == 50
+
+
+def test_a_new_modality_can_be_added_by_naming_its_encoder():
+    config = configure(get_method("gcn-align"), {"encoder.image": "image", "encoder.image.missing": "learned"})
+    assert list(config.encoders) == ["structure", "attribute", "image"]
+    assert config.encoders["image"].params == {"dim": 100, "missing": "learned"}
+
+
+def test_without_drops_modalities_and_losses():
+    config = configure(get_method("gcn-align"), without=("attribute",))
+    assert list(config.encoders) == ["structure"] and config.without == ("attribute",)
+    with pytest.raises(UserError, match="leaves method 'gcn-align' with no loss"):
+        configure(get_method("gcn-align"), without=("margin",))
+    with pytest.raises(UserError, match="no encoder"):
+        configure(get_method("gcn-align"), without=("attribute", "structure"))
+
+
+def test_unknown_components_and_parameters_are_errors():
+    with pytest.raises(UserError, match="unknown encoder 'gnc'. Did you mean 'gcn'"):
+        configure(get_method("gcn-align"), {"encoder.structure": "gnc"})
+    with pytest.raises(UserError, match="expected a bool"):
+        configure(get_method("gcn-align"), {"fusion.normalize": "maybe"})
