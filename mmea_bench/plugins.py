@@ -23,6 +23,7 @@ DEFAULT_PLUGINS = (
     "mmea_bench.components.losses",
     "mmea_bench.components.pseudo_labelers",
     "mmea_bench.data.synthetic",
+    "mmea_bench.data.benchmarks",
 )
 """The core's own components, always loaded; methods live in plugins and arrive through entry points."""
 

@@ -1,4 +1,4 @@
-"""Listings: plugins, methods, datasets."""
+"""Listings: plugins and methods."""
 
 import click
 from rich.table import Table
@@ -47,16 +47,3 @@ def methods_show(name):
     for key, value in configure(method).flat().items():
         table.add_row(key, repr(value))
     console.print(table)
-
-
-@cli.group(invoke_without_command=True, cls=Group)
-@click.pass_context
-def datasets(ctx):
-    """List registered datasets."""
-    if ctx.invoked_subcommand is None:
-        table = Table(title="Datasets")
-        for column in ("dataset", "plugin", "description"):
-            table.add_column(column)
-        for registration in plugin_manager.registry("dataset"):
-            table.add_row(registration.name, registration.plugin, registration.description)
-        console.print(table)

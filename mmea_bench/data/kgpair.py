@@ -35,6 +35,11 @@ class KGPair:
     feature_masks: dict[str, Tensor] = field(default_factory=dict)
     """Which entities have a real feature, (N,) bool, for modalities where some are missing."""
     description: str = ""
+    entity_uris: list[str] | None = None
+    """The identifier of each entity in the dataset's files (a URI, a Freebase id), or None."""
+    reference_split: tuple[Tensor, Tensor] | None = None
+    """(training, test) links as the dataset's release splits them, where it does (``sup_ent_ids`` /
+    ``dev_ent_ids``); for reference only: runs draw their own splits from ``links``."""
 
     def __post_init__(self) -> None:
         n = self.num_entity_total
@@ -64,7 +69,7 @@ class KGPair:
         return torch.stack([unique // n, unique % n])
 
     def summary(self) -> dict[str, object]:
-        """Counts a user checks a dataset by: entities, relations, triples, links and modality coverage."""
+        """Counts a user checks a dataset by: entities and triples per KG, relations, links, modality coverage."""
         n1, n2 = self.num_entities
         kg1_triples = int((self.triples[:, 0] < n1).sum()) if self.triples.numel() else 0
         coverage = {
@@ -77,9 +82,9 @@ class KGPair:
             coverage["entity_name"] = sum(1 for name in self.entity_names if name)
         return {
             "dataset": self.name,
-            "entities": f"{n1} / {n2}",
+            "entities": (n1, n2),
             "relations": self.num_relations,
-            "triples": f"{kg1_triples} / {len(self.triples) - kg1_triples}",
+            "triples": (kg1_triples, len(self.triples) - kg1_triples),
             "links": len(self.links),
             "modalities": coverage,
         }

@@ -1,16 +1,30 @@
-"""Datasets by name: ``NAME`` or ``NAME:key=value,key=value`` (parameters of the dataset's factory)."""
+"""Datasets by name or path: ``NAME`` or ``NAME:key=value,key=value`` (parameters of the dataset's factory).
 
+A name that is not registered but looks like a path (it contains a ``/``, or names an existing folder) is a folder
+whose layout is detected (:func:`~mmea_bench.data.layouts.load_directory`). Features cached by ``mmea-bench
+features`` for the dataset are attached to it when it loads.
+"""
+
+import os
 from dataclasses import dataclass, field
+from functools import partial
+from pathlib import Path
 
+from mmea_bench.data.cache import FeatureCache
 from mmea_bench.data.kgpair import KGPair
+from mmea_bench.data.layouts import load_directory
 from mmea_bench.errors import UserError, unknown_name
-from mmea_bench.plugins import PluginManager, plugin_manager
+from mmea_bench.plugins import PluginManager, Registration, plugin_manager
 from mmea_bench.settings import parse_assignments, parse_value
+
+
+def _looks_like_path(text: str) -> bool:
+    return "/" in text or os.sep in text or text.startswith((".", "~")) or Path(text).is_dir()
 
 
 @dataclass(frozen=True)
 class DatasetSpec:
-    """A registered dataset and the parameters to load it with."""
+    """A registered dataset, or a dataset folder, and the parameters to load it with."""
 
     name: str
     params: dict[str, str] = field(default_factory=dict)
@@ -28,9 +42,26 @@ class DatasetSpec:
             return self.name
         return self.name + ":" + ",".join(f"{key}={value}" for key, value in self.params.items())
 
+    def registration(self, plugins: PluginManager = plugin_manager) -> Registration:
+        """The registered dataset of this name or, for a path, the folder loader bound to it."""
+        registry = plugins.registry("dataset")
+        if self.name in registry or not _looks_like_path(self.name):
+            return registry.get(self.name)
+        path = Path(self.name).expanduser()
+        if not path.is_dir():
+            raise UserError(f"--dataset {self.name}: no such folder, and no registered dataset of that name")
+        return Registration("dataset", self.name, partial(load_directory, path), "path")
+
+    @property
+    def cache_key(self) -> str:
+        """What cached features are keyed by: the label, with a folder given by its absolute path."""
+        if _looks_like_path(self.name):
+            return str(Path(self.name).expanduser().resolve()) + self.label[len(self.name) :]
+        return self.label
+
     def typed_params(self, plugins: PluginManager = plugin_manager) -> dict[str, object]:
         """The parameters as the factory's types; unknown names are an error."""
-        defaults = plugins.registry("dataset").get(self.name).defaults()
+        defaults = self.registration(plugins).defaults()
         typed = {}
         for key, text in self.params.items():
             if key not in defaults:
@@ -40,11 +71,12 @@ class DatasetSpec:
 
 
 def load_dataset(spec: DatasetSpec, plugins: PluginManager = plugin_manager) -> KGPair:
-    """Load a registered dataset; its KGPair is named by the spec's label."""
-    registration = plugins.registry("dataset").get(spec.name)
+    """Load a dataset with its cached features attached; its KGPair is named by the spec's label."""
+    registration = spec.registration(plugins)
     try:
         kg = registration.factory(**spec.typed_params(plugins))
     except (ValueError, OSError) as error:
         raise UserError(f"dataset '{spec.label}': {error}") from None
     kg.name = spec.label
+    FeatureCache(spec.cache_key).attach(kg)
     return kg
