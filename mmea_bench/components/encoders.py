@@ -1,28 +1,56 @@
-"""Entity encoders shared by every method: structure, relation and attribute bag-of-words, pre-computed features."""
+"""Entity encoders shared by every method: structure, relation and attribute bag-of-words, names, fixed features."""
 
 import math
 import warnings
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 import torch
 from torch import Tensor, nn
 from torch_geometric.nn import GCNConv
-from torch_geometric.utils import to_torch_csr_tensor
+from torch_geometric.utils import softmax, to_torch_csr_tensor
 
 from mmea_bench.components.base import BuildContext, Encoder, ModalityUnavailable
 from mmea_bench.data import KGPair
 from mmea_bench.hookspecs import hookimpl
 
 
-class StructureEncoder(Encoder):
-    """A learnable entity embedding, N(0, 1/sqrt(N)), for graph layers over the entity graph of both KGs."""
+@contextmanager
+def quiet_sparse_csr() -> Iterator[None]:
+    """Silences torch's notices that CSR tensors are in beta and that their invariant checks are off."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Sparse (CSR tensor support|invariant checks)")
+        yield
 
-    def __init__(self, kg: KGPair, dim: int):
+
+class StructureEncoder(Encoder):
+    """A learnable entity embedding, N(0, 1/sqrt(N)), through graph layers over the entity graph of both KGs.
+
+    Subclasses fill ``layers`` (each called as ``layer(hidden, graph)``) and set ``graph`` and ``activation``
+    (applied between layers); dropout precedes every layer.
+    """
+
+    graph: object
+    activation: Callable[[Tensor], Tensor]
+
+    def __init__(self, kg: KGPair, dim: int, dropout: float):
         super().__init__()
         if not len(kg.triples):
             raise ModalityUnavailable(f"{kg.name} has no triples")
         self.entity = nn.Parameter(torch.randn(kg.num_entity_total, dim) / math.sqrt(kg.num_entity_total))
         self.register_buffer("edge_index", kg.edge_index, persistent=False)
+        self.layers = nn.ModuleList()
+        self.dropout = dropout
         self.out_dim = dim
+
+    def forward(self) -> Tensor:
+        hidden = self.entity
+        for index, layer in enumerate(self.layers):
+            hidden = nn.functional.dropout(hidden, self.dropout, self.training)
+            hidden = layer(hidden, self.graph)
+            if index < len(self.layers) - 1:
+                hidden = self.activation(hidden)
+        return hidden
 
 
 class GCNEncoder(StructureEncoder):
@@ -32,23 +60,159 @@ class GCNEncoder(StructureEncoder):
     adjacency is a sparse CSR matrix, so each layer is one sparse-dense product (no per-edge message tensor).
     """
 
-    def __init__(self, context: BuildContext, dim: int = 200, layers: int = 2, dropout: float = 0.0):
-        super().__init__(context.kg, dim)
-        n = context.kg.num_entity_total
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message="Sparse (CSR tensor support|invariant checks)")
-            self.register_buffer("adjacency", to_torch_csr_tensor(self.edge_index, size=(n, n)), persistent=False)
-        self.convs = nn.ModuleList(GCNConv(dim, dim, cached=True, add_self_loops=False) for _ in range(layers))
-        self.dropout = dropout
+    activation = staticmethod(torch.relu)
 
-    def forward(self) -> Tensor:
-        hidden = self.entity
-        for index, conv in enumerate(self.convs):
-            hidden = nn.functional.dropout(hidden, self.dropout, self.training)
-            hidden = conv(hidden, self.adjacency)
-            if index < len(self.convs) - 1:
-                hidden = torch.relu(hidden)
-        return hidden
+    def __init__(self, context: BuildContext, dim: int = 200, layers: int = 2, dropout: float = 0.0):
+        super().__init__(context.kg, dim, dropout)
+        n = context.kg.num_entity_total
+        with quiet_sparse_csr():
+            self.register_buffer("graph", to_torch_csr_tensor(self.edge_index, size=(n, n)), persistent=False)
+        self.layers.extend(GCNConv(dim, dim, cached=True, add_self_loops=False) for _ in range(layers))
+
+
+class AttentionGraph(nn.Module):
+    """A fixed entity graph whose edge weights are computed at every forward pass (attention coefficients).
+
+    Edges are kept in CSR order (sorted by target, then source); :meth:`aggregate` returns ``A @ x`` for the
+    adjacency ``A`` holding one weight per edge. Differentiating ``torch.sparse.mm`` in the weights goes through a
+    dense N x N matrix, and message passing holds an E x D message tensor; :class:`WeightedAggregation` needs
+    neither.
+    """
+
+    def __init__(self, edge_index: Tensor, num_nodes: int):
+        super().__init__()
+        order = torch.argsort(edge_index[0] * num_nodes + edge_index[1])
+        target, source = edge_index[:, order]
+        transposed = torch.argsort(source * num_nodes + target)
+        self.num_nodes = num_nodes
+        self.register_buffer("target", target, persistent=False)
+        self.register_buffer("source", source, persistent=False)
+        self.register_buffer("row_pointer", self._row_pointer(target), persistent=False)
+        self.register_buffer("transposed_order", transposed, persistent=False)
+        self.register_buffer("transposed_row_pointer", self._row_pointer(source[transposed]), persistent=False)
+        self.register_buffer("transposed_columns", target[transposed], persistent=False)
+
+    def _row_pointer(self, sorted_rows: Tensor) -> Tensor:
+        counts = torch.bincount(sorted_rows, minlength=self.num_nodes)
+        return torch.cat([counts.new_zeros(1), counts.cumsum(0)])
+
+    def adjacency(self, weights: Tensor) -> Tensor:
+        """The (N, N) sparse CSR matrix with ``weights`` (one per edge, in CSR order) at the edges."""
+        size = (self.num_nodes, self.num_nodes)
+        with quiet_sparse_csr():
+            return torch.sparse_csr_tensor(self.row_pointer, self.source, weights, size)
+
+    def transposed_adjacency(self, weights: Tensor) -> Tensor:
+        """The transpose of :meth:`adjacency`, as CSR."""
+        size = (self.num_nodes, self.num_nodes)
+        with quiet_sparse_csr():
+            return torch.sparse_csr_tensor(
+                self.transposed_row_pointer, self.transposed_columns, weights[self.transposed_order], size
+            )
+
+    def aggregate(self, weights: Tensor, features: Tensor) -> Tensor:
+        """Row i of the result is the sum over i's in-edges (i <- j) of ``weight_ij * features[j]``."""
+        return WeightedAggregation.apply(weights, features, self)
+
+
+class WeightedAggregation(torch.autograd.Function):
+    """``A(weights) @ features`` whose backward pass is one sparse product with the transposed pattern (for the
+    features) and one dense-dense product sampled at the edges (for the weights): memory O(E + N * D)."""
+
+    @staticmethod
+    def forward(ctx, weights: Tensor, features: Tensor, graph: AttentionGraph) -> Tensor:
+        ctx.save_for_backward(weights, features)
+        ctx.graph = graph
+        return torch.sparse.mm(graph.adjacency(weights), features)
+
+    @staticmethod
+    def backward(ctx, grad: Tensor) -> tuple[Tensor | None, Tensor | None, None]:
+        weights, features = ctx.saved_tensors
+        grad = grad.contiguous()
+        grad_weights = grad_features = None
+        if ctx.needs_input_grad[0]:
+            pattern = ctx.graph.adjacency(weights.detach())
+            grad_weights = torch.sparse.sampled_addmm(pattern, grad, features.T, beta=0.0).values()
+        if ctx.needs_input_grad[1]:
+            grad_features = torch.sparse.mm(ctx.graph.transposed_adjacency(weights.detach()), grad)
+        return grad_weights, grad_features, None
+
+
+class GraphAttentionLayer(nn.Module):
+    """Multi-head graph attention (Velickovic et al. 2018) with the head outputs averaged.
+
+    Head h maps x to z = x W_h and scores each edge i <- j by LeakyReLU(a_h . z_i + b_h . z_j); the scores of i's
+    in-edges are normalised by a softmax, and i receives the attention-weighted sum of z_j. ``diagonal=True`` makes
+    W_h diagonal (an element-wise scaling, initialised to one: MCLEA's variant); otherwise W_h is a full matrix.
+
+    Computed without per-edge vectors: a_h . (x_i W_h) = x_i . (W_h a_h), and the sum of alpha_ij x_j W_h is
+    (sum of alpha_ij x_j) W_h, so each head costs one sparse product over x and one scalar per edge.
+    """
+
+    def __init__(
+        self,
+        dim: int,
+        heads: int = 2,
+        diagonal: bool = True,
+        negative_slope: float = 0.2,
+        attention_dropout: float = 0.0,
+    ):
+        super().__init__()
+        if diagonal:
+            self.weight = nn.Parameter(torch.ones(heads, dim))
+        else:
+            self.weight = nn.Parameter(torch.empty(heads, dim, dim))
+            for matrix in self.weight.data:
+                nn.init.xavier_uniform_(matrix)
+        self.attention_target = nn.Parameter(nn.init.xavier_uniform_(torch.empty(heads, dim)))
+        self.attention_source = nn.Parameter(nn.init.xavier_uniform_(torch.empty(heads, dim)))
+        self.diagonal = diagonal
+        self.negative_slope = negative_slope
+        self.attention_dropout = attention_dropout
+
+    def _through_weight(self, vectors: Tensor) -> Tensor:
+        """(H, D) per-head vectors v_h -> W_h v_h."""
+        return self.weight * vectors if self.diagonal else torch.einsum("hde,he->hd", self.weight, vectors)
+
+    def _project(self, features: Tensor, head: int) -> Tensor:
+        return features * self.weight[head] if self.diagonal else features @ self.weight[head]
+
+    def forward(self, features: Tensor, graph: AttentionGraph) -> Tensor:
+        score_target = features @ self._through_weight(self.attention_target).T
+        score_source = features @ self._through_weight(self.attention_source).T
+        scores = score_target[graph.target] + score_source[graph.source]
+        scores = nn.functional.leaky_relu(scores, self.negative_slope)
+        attention = softmax(scores, ptr=graph.row_pointer, dim=0)
+        attention = nn.functional.dropout(attention, self.attention_dropout, self.training)
+        heads = range(attention.shape[1])
+        return sum(self._project(graph.aggregate(attention[:, h], features), h) for h in heads) / len(heads)
+
+
+class GATEncoder(StructureEncoder):
+    """MCLEA's structure encoder: graph attention layers (ELU between them) over a learnable entity embedding.
+
+    The embedding, hidden and output sizes are all ``dim`` (a diagonal weight keeps the size). MCLEA's released
+    code scores edges with exp(-LeakyReLU(.)); this follows the GAT paper's softmax of LeakyReLU(.), and so does
+    the ``diagonal=False`` variant (a full weight matrix per head).
+    """
+
+    activation = staticmethod(nn.functional.elu)
+
+    def __init__(
+        self,
+        context: BuildContext,
+        dim: int = 300,
+        layers: int = 2,
+        heads: int = 2,
+        diagonal: bool = True,
+        dropout: float = 0.0,
+        attention_dropout: float = 0.0,
+    ):
+        super().__init__(context.kg, dim, dropout)
+        self.graph = AttentionGraph(self.edge_index, context.kg.num_entity_total)
+        self.layers.extend(
+            GraphAttentionLayer(dim, heads, diagonal, attention_dropout=attention_dropout) for _ in range(layers)
+        )
 
 
 def bag_of_words(entity_ids: Tensor, word_ids: Tensor, num_entities: int, top: int) -> Tensor:
@@ -96,6 +260,34 @@ class AttributeBagOfWords(FixedFeatureEncoder):
             raise ModalityUnavailable(f"{kg.name} has no attributes")
         vocabulary = min(top, len(kg.attribute_names))
         features = bag_of_words(kg.attributes[:, 0], kg.attributes[:, 1], kg.num_entity_total, vocabulary)
+        super().__init__(features, dim)
+
+
+def character_bigrams(name: str) -> list[str]:
+    """The character bigrams of a lower-cased name, a space marking its start and end: "Ab" -> " a", "ab", "b "."""
+    text = f" {name.lower()} "
+    return [text[index : index + 2] for index in range(len(text) - 1)]
+
+
+class CharacterBigramEncoder(FixedFeatureEncoder):
+    """Counts of the ``top`` most frequent character bigrams of each entity's name, through Linear(top -> dim).
+
+    Robust to the misspellings and transliterations that defeat word vectors (MCLEA's and EVA's char features).
+    """
+
+    def __init__(self, context: BuildContext, top: int = 1000, dim: int = 100):
+        kg = context.kg
+        if not kg.entity_names or not any(kg.entity_names):
+            raise ModalityUnavailable(f"{kg.name} has no entity names")
+        vocabulary: dict[str, int] = {}
+        entities, bigrams = [], []
+        for entity, name in enumerate(kg.entity_names):
+            for bigram in character_bigrams(name) if name else ():
+                entities.append(entity)
+                bigrams.append(vocabulary.setdefault(bigram, len(vocabulary)))
+        features = bag_of_words(
+            torch.tensor(entities), torch.tensor(bigrams), kg.num_entity_total, min(top, len(vocabulary))
+        )
         super().__init__(features, dim)
 
 
@@ -150,8 +342,10 @@ def text_plm_encoder(
 @hookimpl
 def register_encoders(register):
     register("gcn", GCNEncoder, description="GCN layers over a learnable entity embedding (GCN-Align, EVA)")
+    register("gat", GATEncoder, description="graph attention layers over a learnable entity embedding (MCLEA)")
     register("relation-bow", RelationBagOfWords, description="bag of the top relation types, Linear -> dim")
     register("attribute-bow", AttributeBagOfWords, description="bag of the top attribute names, Linear -> dim")
     register("image", image_encoder, description="pre-extracted image features, Linear -> dim")
     register("name", name_encoder, description="pre-computed name embeddings, Linear -> dim")
+    register("char", CharacterBigramEncoder, description="bag of the name's top character bigrams, Linear -> dim")
     register("text-plm", text_plm_encoder, description="pre-computed language-model text embeddings, Linear -> dim")

@@ -1,10 +1,20 @@
 """Training losses shared by every method."""
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
 from mmea_bench.components.base import Batch, BuildContext, Loss
 from mmea_bench.hookspecs import hookimpl
+
+if TYPE_CHECKING:
+    from mmea_bench.runner import RunState
+
+MASKED_LOGIT = -1e4
+"""Stands for minus infinity on the diagonal of batch logits: exp() of it is exactly zero, and it stays finite."""
 
 
 class MarginRankingLoss(Loss):
@@ -36,6 +46,118 @@ class MarginRankingLoss(Loss):
         return torch.relu(positive.repeat(self.negatives) + self.margin - negative).mean()
 
 
+def batch_logits(vectors: Tensor, pairs: Tensor, temperature: float) -> Tensor:
+    """Cosine similarities / ``temperature`` among a batch's 2B entities (KG1 sides, then KG2 sides), (2B, 2B).
+
+    Row i's positive is column ``(i + B) % 2B``, its counterpart; every other entity of either KG is a negative. An
+    entity's similarity to itself is masked out.
+    """
+    batch = nn.functional.normalize(vectors[pairs.T.flatten()], dim=1)
+    logits = batch @ batch.T / temperature
+    return logits.masked_fill(torch.eye(len(logits), dtype=torch.bool, device=logits.device), MASKED_LOGIT)
+
+
+def counterparts(pairs: Tensor) -> Tensor:
+    """The column of each row's positive in :func:`batch_logits`."""
+    return torch.arange(2 * len(pairs), device=pairs.device).roll(len(pairs))
+
+
+class UncertaintyWeighting(nn.Module):
+    """Sums named loss terms as L / (2 sigma^2) + log sigma with one learned sigma per term (Kendall et al. 2018).
+
+    sigma is parameterised as s = log sigma^2 (initially 0: every term weighted 1/2), which keeps it positive. With
+    ``learned=False`` the terms are summed as they are.
+    """
+
+    def __init__(self, names: list[str], learned: bool = True):
+        super().__init__()
+        self.names = list(names)
+        self.log_variance = nn.Parameter(torch.zeros(len(self.names))) if learned else None
+
+    def forward(self, terms: dict[str, Tensor]) -> Tensor:
+        if self.log_variance is None:
+            return sum(terms.values())
+        return sum(
+            0.5 * torch.exp(-log_variance) * terms[name] + 0.5 * log_variance
+            for name, log_variance in zip(self.names, self.log_variance, strict=True)
+        )
+
+    def precisions(self) -> dict[str, float]:
+        """The current weight 1 / (2 sigma^2) of each term."""
+        if self.log_variance is None:
+            return {}
+        weights = (0.5 * torch.exp(-self.log_variance.detach())).tolist()
+        return dict(zip(self.names, weights, strict=True))
+
+
+class ModalityLoss(Loss):
+    """A loss with one term per modality of the model, combined by :class:`UncertaintyWeighting`."""
+
+    label = ""
+    """Prefix of the weights logged at checks: ``<label>_weight_<modality>``."""
+
+    def __init__(self, context: BuildContext, uncertainty: bool):
+        super().__init__()
+        self.weighting = UncertaintyWeighting(list(context.modality_dims), learned=uncertainty)
+
+    def on_check(self, run: RunState) -> dict[str, float]:
+        return {f"{self.label}_weight_{name}": value for name, value in self.weighting.precisions().items()}
+
+
+class IntraModalContrastiveLoss(ModalityLoss):
+    """MCLEA's intra-modal contrastive loss (ICL): InfoNCE over the batch, on each modality and on the joint vectors.
+
+    For each seed pair, the counterpart is the positive and all other 2B - 2 entities of the batch, of both KGs, are
+    negatives ("intra-KG negatives" included); both directions are averaged. The joint term enters as it is, the
+    per-modality terms through uncertainty weighting (``uncertainty=False``: summed).
+    """
+
+    label = "icl"
+
+    def __init__(self, context: BuildContext, temperature: float = 0.1, uncertainty: bool = True):
+        super().__init__(context, uncertainty)
+        self.temperature = temperature
+
+    def info_nce(self, vectors: Tensor, pairs: Tensor) -> Tensor:
+        """The InfoNCE loss of one embedding on one batch of pairs, both directions averaged."""
+        return nn.functional.cross_entropy(batch_logits(vectors, pairs, self.temperature), counterparts(pairs))
+
+    def forward(self, batch: Batch) -> Tensor:
+        terms = {name: self.info_nce(batch.embeddings[name], batch.pairs) for name in self.weighting.names}
+        return self.info_nce(batch.embeddings["joint"], batch.pairs) + self.weighting(terms)
+
+
+class InterModalAlignmentLoss(ModalityLoss):
+    """MCLEA's inter-modal alignment loss (IAL): each modality's batch distribution learns from the joint one.
+
+    For each modality m: KL(softmax(S_joint / tau) || softmax(S_m / tau)) per row of the batch similarity matrices of
+    :func:`batch_logits` (both KGs' sides of the batch), averaged over rows; the joint side is detached, so the
+    knowledge flows from the joint embedding to the modalities only. Terms combined by uncertainty weighting.
+    """
+
+    label = "ial"
+
+    def __init__(self, context: BuildContext, temperature: float = 4.0, uncertainty: bool = True):
+        super().__init__(context, uncertainty)
+        self.temperature = temperature
+
+    def forward(self, batch: Batch) -> Tensor:
+        joint = batch_logits(batch.embeddings["joint"].detach(), batch.pairs, self.temperature)
+        target = nn.functional.log_softmax(joint, dim=1)
+        terms = {
+            name: nn.functional.kl_div(
+                nn.functional.log_softmax(batch_logits(batch.embeddings[name], batch.pairs, self.temperature), dim=1),
+                target,
+                log_target=True,
+                reduction="batchmean",
+            )
+            for name in self.weighting.names
+        }
+        return self.weighting(terms)
+
+
 @hookimpl
 def register_losses(register):
     register("margin", MarginRankingLoss, description="margin ranking loss with sampled negatives, L1 (GCN-Align)")
+    register("icl", IntraModalContrastiveLoss, description="InfoNCE on every modality and the joint embedding")
+    register("ial", InterModalAlignmentLoss, description="KL from the joint batch distribution to each modality's")

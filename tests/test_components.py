@@ -1,0 +1,172 @@
+"""The shared building blocks on tiny tensors: shapes, gradients, and the values the papers define."""
+
+import dataclasses
+import math
+
+import pytest
+import torch
+
+from mmea_bench.components import Batch, BuildContext, ModalityUnavailable
+from mmea_bench.components.encoders import (
+    AttentionGraph,
+    CharacterBigramEncoder,
+    GATEncoder,
+    GraphAttentionLayer,
+    character_bigrams,
+)
+from mmea_bench.components.losses import (
+    InterModalAlignmentLoss,
+    IntraModalContrastiveLoss,
+    UncertaintyWeighting,
+    batch_logits,
+    counterparts,
+)
+from mmea_bench.plugins import plugin_manager
+
+MODALITIES = {"structure": 4, "image": 4}
+
+
+def small_graph(num_nodes: int = 6) -> tuple[torch.Tensor, AttentionGraph]:
+    """A few undirected edges with self-loops, deliberately given out of order."""
+    edges = torch.tensor([[2, 1], [0, 1], [4, 3], [1, 2], [1, 0], [3, 4], [5, 2], [2, 5]]).T
+    loops = torch.arange(num_nodes).repeat(2, 1)
+    edge_index = torch.cat([edges, loops], dim=1)
+    return edge_index, AttentionGraph(edge_index, num_nodes)
+
+
+def dense_attention_layer(layer: GraphAttentionLayer, features: torch.Tensor, edge_index: torch.Tensor):
+    """The same layer written densely: a masked N x N softmax per head, as the GAT paper states it."""
+    outputs = []
+    for head in range(layer.weight.shape[0]):
+        weight = torch.diag(layer.weight[head]) if layer.diagonal else layer.weight[head]
+        projected = features @ weight
+        scores = (projected @ layer.attention_target[head])[:, None] + (projected @ layer.attention_source[head])
+        scores = torch.nn.functional.leaky_relu(scores, layer.negative_slope)
+        mask = torch.zeros_like(scores, dtype=torch.bool)
+        mask[edge_index[0], edge_index[1]] = True
+        outputs.append(torch.softmax(scores.masked_fill(~mask, -math.inf), dim=1) @ projected)
+    return torch.stack(outputs).mean(0)
+
+
+def test_weighted_aggregation_is_the_sparse_product_with_exact_gradients():
+    edge_index, graph = small_graph()
+    weights = torch.rand(edge_index.shape[1], dtype=torch.double, requires_grad=True)
+    features = torch.randn(6, 3, dtype=torch.double, requires_grad=True)
+    dense = torch.zeros(6, 6, dtype=torch.double)
+    dense[graph.target, graph.source] = weights.detach()
+    assert torch.allclose(graph.aggregate(weights, features), dense @ features)
+    assert torch.autograd.gradcheck(graph.aggregate, (weights, features))
+
+
+@pytest.mark.parametrize("diagonal", [True, False])
+def test_graph_attention_matches_the_dense_definition_and_trains_every_parameter(diagonal):
+    torch.manual_seed(0)
+    edge_index, graph = small_graph()
+    layer = GraphAttentionLayer(5, heads=2, diagonal=diagonal).double()
+    with torch.no_grad():
+        layer.weight.add_(0.3 * torch.randn_like(layer.weight))
+    features = torch.randn(6, 5, dtype=torch.double, requires_grad=True)
+    output = layer(features, graph)
+    assert output.shape == (6, 5)
+    assert torch.allclose(output, dense_attention_layer(layer, features, edge_index))
+    output.square().sum().backward()
+    for name, parameter in [("features", features), *layer.named_parameters()]:
+        assert parameter.grad is not None and parameter.grad.abs().sum() > 0, name
+
+
+@pytest.mark.parametrize("diagonal", [True, False])
+def test_gat_encoder_embeds_every_entity_of_both_graphs(tiny_kg, diagonal):
+    encoder = GATEncoder(BuildContext(tiny_kg), dim=8, heads=2, diagonal=diagonal)
+    embeddings = encoder()
+    assert embeddings.shape == (tiny_kg.num_entity_total, 8) and encoder.out_dim == 8
+    embeddings.sum().backward()
+    assert encoder.entity.grad.abs().sum() > 0
+    assert plugin_manager.registry("encoder").get("gat").factory is GATEncoder
+
+
+def test_character_bigrams_mark_the_start_and_end_of_a_name():
+    assert character_bigrams("Ab") == [" a", "ab", "b "]
+
+
+def test_char_encoder_makes_similar_spellings_similar(tiny_kg):
+    names = ["berlin", "berlinn", "madrid", ""] + ["x"] * (tiny_kg.num_entity_total - 4)
+    kg = dataclasses.replace(tiny_kg, entity_names=names)
+    encoder = CharacterBigramEncoder(BuildContext(kg), dim=6)
+    assert encoder().shape == (kg.num_entity_total, 6)
+    features = encoder.features
+    assert features[0] @ features[1] > 0.8 > features[0] @ features[2]
+    assert features[3].abs().sum() == 0
+    with pytest.raises(ModalityUnavailable, match="no entity names"):
+        CharacterBigramEncoder(BuildContext(dataclasses.replace(tiny_kg, entity_names=None)))
+
+
+def aligned_batch(vectors: dict[str, torch.Tensor], pairs: torch.Tensor) -> Batch:
+    return Batch(pairs=pairs, embeddings=vectors, run=None)
+
+
+def test_batch_logits_mask_self_similarity_and_put_counterparts_at_offset_b():
+    vectors = torch.eye(4)[[0, 1, 0, 1]]
+    pairs = torch.tensor([[0, 2], [1, 3]])
+    logits = batch_logits(vectors, pairs, temperature=0.5)
+    assert logits.shape == (4, 4)
+    assert (logits.diagonal() < -1000).all()
+    assert logits[0, 2] == logits[3, 1] == 2 and logits[0, 1] == logits[0, 3] == 0
+    assert counterparts(pairs).tolist() == [2, 3, 0, 1]
+
+
+def test_icl_is_the_two_way_info_nce_with_in_batch_negatives_of_both_graphs(tiny_kg):
+    context = BuildContext(tiny_kg, modality_dims=MODALITIES)
+    loss = IntraModalContrastiveLoss(context, temperature=0.1, uncertainty=False)
+    pairs = torch.tensor([[0, 2], [1, 3]])
+    coinciding = {name: torch.eye(4, dtype=torch.double)[[0, 1, 0, 1]] for name in [*MODALITIES, "joint"]}
+    value = loss(aligned_batch(coinciding, pairs))
+    assert value.item() == pytest.approx(3 * math.log(1 + 2 * math.exp(-10)), rel=1e-9)
+
+
+def test_icl_is_lowest_when_pairs_coincide_and_its_gradient_reaches_vectors_and_weights(tiny_kg):
+    torch.manual_seed(0)
+    loss = IntraModalContrastiveLoss(BuildContext(tiny_kg, modality_dims=MODALITIES))
+    pairs = torch.stack([torch.arange(8), torch.arange(8, 16)], dim=1)
+    base = torch.randn(8, 4)
+    coinciding = torch.cat([base, base])
+    noisy = torch.cat([base, base + torch.randn(8, 4)])
+    swapped = torch.cat([base, base.roll(1, 0)])
+    values = {}
+    for label, vectors in (("coinciding", coinciding), ("noisy", noisy), ("swapped", swapped)):
+        values[label] = loss(aligned_batch(dict.fromkeys([*MODALITIES, "joint"], vectors), pairs)).item()
+    assert values["coinciding"] < values["noisy"] < values["swapped"]
+
+    vectors = {name: noisy.clone().requires_grad_() for name in [*MODALITIES, "joint"]}
+    loss(aligned_batch(vectors, pairs)).backward()
+    assert all(vector.grad.abs().sum() > 0 for vector in vectors.values())
+    assert loss.weighting.log_variance.grad.abs().sum() > 0
+
+
+def test_ial_is_zero_when_a_modality_agrees_with_the_joint_embedding_and_never_moves_the_joint(tiny_kg):
+    torch.manual_seed(0)
+    loss = InterModalAlignmentLoss(BuildContext(tiny_kg, modality_dims=MODALITIES), uncertainty=False)
+    pairs = torch.stack([torch.arange(5), torch.arange(5, 10)], dim=1)
+    joint = torch.randn(10, 4, requires_grad=True)
+    agreeing = {"structure": joint.detach() * 3, "image": joint.detach().clone(), "joint": joint}
+    assert loss(aligned_batch(agreeing, pairs)).item() == pytest.approx(0.0, abs=1e-7)
+
+    image = torch.randn(10, 4, requires_grad=True)
+    value = loss(aligned_batch({"structure": joint.detach(), "image": image, "joint": joint}, pairs))
+    assert value > 0
+    value.backward()
+    assert image.grad.abs().sum() > 0 and joint.grad is None
+
+
+def test_uncertainty_weighting_is_kendalls_and_learns_sigma_squared_equal_to_the_loss():
+    weighting = UncertaintyWeighting(["a", "b"])
+    terms = {"a": torch.tensor(2.0), "b": torch.tensor(0.5)}
+    assert torch.isclose(weighting(terms), torch.tensor(0.5 * 2.0 + 0.5 * 0.5))
+    assert weighting.precisions() == {"a": 0.5, "b": 0.5}
+    optimizer = torch.optim.Adam(weighting.parameters(), lr=0.05)
+    for _ in range(500):
+        optimizer.zero_grad()
+        weighting(terms).backward()
+        optimizer.step()
+    sigma_squared = weighting.log_variance.detach().exp()
+    assert torch.allclose(sigma_squared, torch.tensor([2.0, 0.5]), rtol=0.05)
+    assert UncertaintyWeighting(["a", "b"], learned=False)(terms) == 2.5
