@@ -198,9 +198,14 @@ def test_raw_mmkb_files_load_with_the_partner_graph_first(tmp_path):
     assert kg.entity_uris == ["db/A", "db/B", "db/C", "/m/a", "/m/b", "/m/c"]
     assert kg.links.tolist() == [[0, 3], [2, 5]]
     assert kg.attributes.tolist() == [[0, 0], [4, 1]] and kg.attribute_values == ["1.5", "3.0"]
+    write(tmp_path / "MMKB" / "YAGO15K" / "YAGO15K_EntityTriples.txt", ["<y/A> <y/r> <y/B> ."])
+    with pytest.raises(UserError, match="holds MMKB graphs DB15K, FB15K, YAGO15K: choose two with :kg1=NAME,kg2=NAME"):
+        load_directory(tmp_path / "MMKB")
+    chosen = load_dataset(DatasetSpec.parse(f"{tmp_path / 'MMKB'}:kg1=DB15K,kg2=FB15K"))
+    assert chosen.num_entities == (3, 3) and chosen.links.tolist() == [[0, 3], [2, 5]]
     write(tmp_path / "MMKB" / "DB15K" / "DB15K_EntityTriples.txt", ["<db/A> <db/r>"])
     with pytest.raises(UserError, match=r"DB15K_EntityTriples.txt:1: expected 3 terms, found 2"):
-        load_directory(tmp_path / "MMKB")
+        load_directory(tmp_path / "MMKB", kg1="DB15K", kg2="FB15K")
 
 
 def test_dataset_accepts_a_folder_whose_layout_is_detected(tmp_path):

@@ -163,8 +163,8 @@ class IdMap:
         if side is not None:
             bad |= found & (self.side_of(mapped) != side)
         if bad.any():
-            row = np.unravel_index(int(np.flatnonzero(bad.ravel())[0]), values.shape)[0]
-            value = values.ravel()[np.flatnonzero(bad.ravel())[0]]
+            first = int(np.flatnonzero(bad.ravel())[0])
+            row, value = np.unravel_index(first, values.shape)[0], values.ravel()[first]
             allowed = self.files[side] if side is not None and self.files else " / ".join(self.files) or "the dataset"
             raise UserError(f"{path}:{lines[row]}: {self.kind} id {value} is not in {allowed}")
         return mapped
@@ -263,7 +263,9 @@ def _read_feature_pickle(path: Path) -> tuple[np.ndarray, np.ndarray]:
         raise UserError(f"{path}: not an {{entity id: vector}} pickle of numpy arrays ({error})") from None
     if not isinstance(table, dict) or not table:
         raise UserError(f"{path}: expected a non-empty {{entity id: vector}} dict")
-    ids = np.array([int(key) for key in table], dtype=np.int64)
+    if not all(isinstance(key, int | np.integer) for key in table):
+        raise UserError(f"{path}: keys must be integer entity ids, found {type(next(iter(table))).__name__}")
+    ids = np.array(list(table), dtype=np.int64)
     vectors = [np.asarray(vector, dtype=np.float32).ravel() for vector in table.values()]
     if len({len(vector) for vector in vectors}) > 1:
         raise UserError(f"{path}: feature vectors have different lengths {sorted({len(v) for v in vectors})}")
@@ -279,9 +281,9 @@ def read_feature_matrix(path: Path) -> np.ndarray:
             from safetensors.numpy import load_file
 
             tensors = load_file(str(path))
-            matrix = tensors["features"] if "features" in tensors else next(iter(tensors.values()), None)
-            if matrix is None or len(tensors) > 1 and "features" not in tensors:
-                raise ValueError("expected one tensor, or one named 'features'")
+            if "features" not in tensors and len(tensors) != 1:
+                raise ValueError(f"expected one tensor, or one named 'features', found {len(tensors)}")
+            matrix = tensors.get("features", next(iter(tensors.values())))
         else:
             raise UserError(f"{path}: feature files are .npy or .safetensors (or an opted-in .pkl)")
     except FileNotFoundError:
@@ -529,16 +531,20 @@ def mmkb_graphs(directory: Path) -> list[str]:
 def load_directory(directory: Path, allow_pickle: bool = False, kg1: str = "", kg2: str = "") -> KGPair:
     """Load a folder whose layout is detected: the id layout (``ent_ids_1`` present) or raw MMKB files.
 
-    For raw MMKB files, ``kg1`` / ``kg2`` name the graphs when the folder holds more than two.
+    For raw MMKB files, ``kg1`` / ``kg2`` name the graphs (needed when the folder holds more than two); by default
+    FB15K is KG2, as in the id-layout copies of FB15K-DB15K.
     """
     if not directory.is_dir():
         raise UserError(f"dataset path {directory} is not a folder")
     if (directory / "ent_ids_1").is_file():
         return load_id_layout(directory, allow_pickle=allow_pickle)
-    graphs = [kg1, kg2] if kg1 and kg2 else mmkb_graphs(directory)
+    if kg1 or kg2:
+        if not (kg1 and kg2):
+            raise UserError(f"{directory}: name both graphs, :kg1=NAME,kg2=NAME")
+        return load_mmkb(directory, kg1, kg2)
+    graphs = mmkb_graphs(directory)
     if len(graphs) == 2:
-        first, second = graphs if kg1 else sorted(graphs, key=lambda graph: graph == "FB15K")
-        return load_mmkb(directory, first, second)
+        return load_mmkb(directory, *sorted(graphs, key=lambda graph: graph == "FB15K"))
     if len(graphs) > 2:
         raise UserError(f"{directory} holds MMKB graphs {', '.join(graphs)}: choose two with :kg1=NAME,kg2=NAME")
     raise UserError(
