@@ -341,6 +341,49 @@ def find_names_file(directory: Path) -> Path | None:
     return None
 
 
+def _id_triples(directory: Path, entities: IdMap) -> tuple[np.ndarray, int, list[str] | None]:
+    """Both triples files on the global ids, the number of relations and their names (where relation files exist)."""
+    raw = [(directory / f"triples_{side + 1}", *read_id_rows(directory / f"triples_{side + 1}", 3)) for side in (0, 1)]
+    heads = [entities.index(rows[:, 0], path, lines, side) for side, (path, rows, lines) in enumerate(raw)]
+    tails = [entities.index(rows[:, 2], path, lines, side) for side, (path, rows, lines) in enumerate(raw)]
+    relation_files = _first_present(directory, RELATION_FILES)
+    if relation_files:
+        relation_map = IdMap.read("relation", relation_files)
+        relations = [relation_map.index(rows[:, 1], path, lines) for path, rows, lines in raw]
+    else:
+        relation_map = IdMap.of("relation", np.concatenate([rows[:, 1] for _, rows, _ in raw]))
+        relations = [np.searchsorted(relation_map.ids, rows[:, 1]) for _, rows, _ in raw]
+    triples = np.stack([np.concatenate(heads), np.concatenate(relations), np.concatenate(tails)], 1)
+    return triples, len(relation_map), relation_map.names if relation_files else None
+
+
+def _id_links(directory: Path, entities: IdMap) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor] | None]:
+    """The gold links and the release's (training, test) split where ``sup_ent_ids`` / ``dev_ent_ids`` exist."""
+    link_file = next((directory / name for name in LINK_FILES if (directory / name).is_file()), None)
+    split_files = _present(directory, ("sup_ent_ids", "dev_ent_ids"))
+    split = tuple(_links(path, entities) for path in split_files) if split_files else None
+    if link_file is not None:
+        return _links(link_file, entities), split
+    if split is not None:
+        return torch.cat(split), split
+    raise UserError(f"{directory}: no gold links (expected ill_ent_ids or ref_ent_ids)")
+
+
+def _id_attributes(directory: Path, entities: IdMap) -> AttributeTable:
+    """Attributes from ``training_attrs_1`` / ``_2`` (by URI) and from an ``attr`` file (by line = entity id)."""
+    table = AttributeTable()
+    start = 0
+    for side, size in enumerate(entities.sizes):
+        path = directory / f"training_attrs_{side + 1}"
+        if path.is_file():
+            uris = dict(zip(entities.names[start : start + size], range(start, start + size), strict=True))
+            _read_training_attrs(path, uris, table)
+        start += size
+    if (directory / "attr").is_file():
+        _read_attr_lines(directory / "attr", entities, table)
+    return table
+
+
 def load_id_layout(
     directory: Path,
     names: Path | None = None,
@@ -350,43 +393,9 @@ def load_id_layout(
 ) -> KGPair:
     """Load an id-layout folder (module docstring); ``names`` and ``images`` default to what the folder holds."""
     entities = IdMap.read("entity", [directory / "ent_ids_1", directory / "ent_ids_2"])
-    n1, n2 = entities.sizes
-    heads, relations, tails = [], [], []
-    raw = [(directory / f"triples_{side + 1}", *read_id_rows(directory / f"triples_{side + 1}", 3)) for side in (0, 1)]
-    for side, (path, rows, lines) in enumerate(raw):
-        heads.append(entities.index(rows[:, 0], path, lines, side))
-        tails.append(entities.index(rows[:, 2], path, lines, side))
-    relation_files = _first_present(directory, RELATION_FILES)
-    if relation_files:
-        relation_map = IdMap.read("relation", relation_files)
-        relations = [relation_map.index(rows[:, 1], path, lines) for path, rows, lines in raw]
-        relation_names = relation_map.names
-    else:
-        relation_map = IdMap.of("relation", np.concatenate([rows[:, 1] for _, rows, _ in raw]))
-        relations = [np.searchsorted(relation_map.ids, rows[:, 1]) for _, rows, _ in raw]
-        relation_names = None
-    triples = np.stack([np.concatenate(heads), np.concatenate(relations), np.concatenate(tails)], 1)
-
-    link_file = next((directory / name for name in LINK_FILES if (directory / name).is_file()), None)
-    split_files = _present(directory, ("sup_ent_ids", "dev_ent_ids"))
-    split = tuple(_links(path, entities) for path in split_files) if split_files else None
-    if link_file is not None:
-        links = _links(link_file, entities)
-    elif split is not None:
-        links = torch.cat(split)
-    else:
-        raise UserError(f"{directory}: no gold links (expected ill_ent_ids or ref_ent_ids)")
-
-    table = AttributeTable()
-    by_uri = [dict(zip(entities.names[:n1], range(n1), strict=True))]
-    by_uri.append(dict(zip(entities.names[n1:], range(n1, n1 + n2), strict=True)))
-    for side in (0, 1):
-        path = directory / f"training_attrs_{side + 1}"
-        if path.is_file():
-            _read_training_attrs(path, by_uri[side], table)
-    if (directory / "attr").is_file():
-        _read_attr_lines(directory / "attr", entities, table)
-
+    triples, num_relations, relation_names = _id_triples(directory, entities)
+    links, split = _id_links(directory, entities)
+    table = _id_attributes(directory, entities)
     names = names or find_names_file(directory)
     features, masks = {}, {}
     images = images or _found_image_features(directory, allow_pickle)
@@ -394,9 +403,9 @@ def load_id_layout(
         features["image"], masks["image"] = read_image_features(images, entities, image_ids, allow_pickle)
     return KGPair(
         name=directory.name,
-        num_entities=(n1, n2),
+        num_entities=entities.sizes,
         triples=torch.as_tensor(triples),
-        num_relations=len(relation_map),
+        num_relations=num_relations,
         links=links,
         entity_names=_read_names(names, entities) if names else None,
         relation_names=relation_names,

@@ -46,9 +46,10 @@ def model_key(model: str | None) -> str:
 
 
 def load_pretrained(model: str | Path, loaders: tuple) -> tuple:
-    """``loader.from_pretrained(model)`` for each loader class; a model that cannot be loaded is one UserError."""
+    """``loader.from_pretrained(model)`` for each loader class (a folder offline); a failure is one UserError."""
+    local = Path(model).expanduser().is_dir()
     try:
-        return tuple(loader.from_pretrained(str(model)) for loader in loaders)
+        return tuple(loader.from_pretrained(str(model), local_files_only=local) for loader in loaders)
     except (OSError, ValueError, KeyError) as error:
         reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise UserError(f"--model {model}: cannot load it with transformers ({reason})") from None
