@@ -5,6 +5,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from click.testing import CliRunner
 
 from mmea_bench.cli import cli
@@ -281,3 +282,36 @@ def test_every_dataset_in_shared_data_matches_its_readme_figures(monkeypatch):
         assert summary["links"] == 15000 and summary["modalities"]["entity_name"] >= 0.999 * sum(summary["entities"])
     with pytest.raises(UserError, match="YAGO15K_EntityTriples.txt not found"):
         load_dataset(DatasetSpec.parse("fb15k-yago15k"))
+
+
+def test_a_kg_pair_written_in_the_id_layout_loads_back_and_trains(tmp_path, tiny_kg, tracking_uri, experiment):
+    from mmea_bench import api
+
+    folder = tmp_path / "written"
+    n1 = tiny_kg.num_entities[0]
+    # File ids offset by 100 so that nothing lines up with the global ids by accident.
+    write(folder / "ent_ids_1", [f"{i + 100}\tkg1/{i}" for i in range(n1)])
+    write(folder / "ent_ids_2", [f"{i + 100}\tkg2/{i}" for i in range(n1, tiny_kg.num_entity_total)])
+    for side, rows in enumerate(
+        (tiny_kg.triples[tiny_kg.triples[:, 0] < n1], tiny_kg.triples[tiny_kg.triples[:, 0] >= n1])
+    ):
+        write(folder / f"triples_{side + 1}", [f"{h + 100}\t{r}\t{t + 100}" for h, r, t in rows.tolist()])
+    write(folder / "ill_ent_ids", [f"{a + 100}\t{b + 100}" for a, b in tiny_kg.links.tolist()])
+    kg = load_dataset(DatasetSpec.parse(str(folder)))
+    assert kg.num_entities == tiny_kg.num_entities and torch.equal(kg.links, tiny_kg.links)
+    used = torch.unique(tiny_kg.triples[:, 1])
+    expected = tiny_kg.triples.clone()
+    expected[:, 1] = torch.searchsorted(used, tiny_kg.triples[:, 1].contiguous())
+    assert torch.equal(kg.triples, expected)
+
+    result = api.run(
+        ["gcn-align"],
+        [str(folder)],
+        [0.3],
+        epochs=5,
+        without=["attribute"],
+        tracking_uri=tracking_uri,
+        experiment=experiment,
+    )
+    assert [record.status for record in result.runs] == ["FINISHED"]
+    assert result.runs[0].dataset == str(folder) and 0 < result.runs[0].outcome.test["test_csls_hits_at_1"] <= 1
