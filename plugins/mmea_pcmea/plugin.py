@@ -2,6 +2,7 @@
 
 from mmea_bench.hookspecs import hookimpl
 from mmea_pcmea.calibration import CalibratedPseudoLabeler
+from mmea_pcmea.method import pcmea
 from mmea_pcmea.momentum import MomentumContrastLoss
 from mmea_pcmea.mutual_information import MutualInformationLoss
 from mmea_pcmea.text_attention import attribute_text_encoder, relation_text_encoder
@@ -26,3 +27,8 @@ def register_pseudo_labelers(register):
     register(
         "calibrated", CalibratedPseudoLabeler, description="mutual-nn agreed with the momentum encoder, re-confirmed"
     )
+
+
+@hookimpl
+def register_methods(register):
+    register("pcmea", pcmea, description="PCMEA: mutual information, momentum contrast, calibrated pseudo-labels")
