@@ -42,4 +42,4 @@ def main() -> None:
     cli()
 
 
-from mmea_bench.cli import datasets, features, listings, run  # noqa: E402, F401  (attach the commands)
+from mmea_bench.cli import datasets, features, listings, results, run  # noqa: E402, F401  (attach the commands)

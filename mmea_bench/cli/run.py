@@ -1,18 +1,14 @@
-"""``mmea-bench run``: a sweep with progress bars, then the comparison table."""
+"""``mmea-bench run``: a sweep with progress bars, then the sweep's leaderboard (printed, and logged to MLflow)."""
 
 import click
-import pandas as pd
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
 from mmea_bench import api
 from mmea_bench.cli import cli, console
+from mmea_bench.cli.results import leaderboard_command, tabulate
 from mmea_bench.errors import UserError
-from mmea_bench.leaderboard import METRICS, SCORERS, runs_frame, summarize
 from mmea_bench.settings import parse_assignments
 from mmea_bench.tracking import DEFAULT_EXPERIMENT
-
-METRIC_HEADERS = {"hits_at_1": "H@1", "hits_at_10": "H@10", "mrr": "MRR", "mr": "MR"}
 
 
 def _ratios(text: str) -> list[float]:
@@ -52,34 +48,6 @@ class SweepProgress:
             )
 
 
-def results_table(summary: pd.DataFrame, title: str) -> Table:
-    """The comparison table: mean ± std over seeds of each test metric, one line per scorer (CSLS, cosine)."""
-    table = Table(title=title)
-    for column in ("method", "dataset", "ratio", "seeds", "scorer"):
-        table.add_column(column)
-    for metric in METRICS:
-        table.add_column(METRIC_HEADERS[metric], justify="right")
-    any_failed = bool(summary["failed"].any())
-    if any_failed:
-        table.add_column("failed", justify="right")
-    scorers = [scorer for scorer in SCORERS if f"{scorer}_{METRICS[0]}_mean" in summary]
-    for _, row in summary.iterrows():
-        cell = [row["method"], row["dataset"], f"{row['ratio']:g}", str(row["seeds"])]
-        failed = [str(row["failed"]) if row["failed"] else ""] if any_failed else []
-        for scorer in scorers or ["-"]:
-            values = [_mean_std(row, f"{scorer}_{metric}", 1 if metric == "mr" else 3) for metric in METRICS]
-            table.add_row(*cell, scorer, *values, *failed)
-            cell, failed = ["", "", "", ""], [""] * len(failed)
-    return table
-
-
-def _mean_std(row: pd.Series, column: str, digits: int) -> str:
-    mean, std = row.get(f"{column}_mean"), row.get(f"{column}_std")
-    if mean is None or pd.isna(mean):
-        return "-"
-    return f"{mean:.{digits}f}" + (f"±{std:.{digits}f}" if row["seeds"] > 1 else "")
-
-
 @cli.command()
 @click.argument("methods", nargs=-1, required=True)
 @click.option(
@@ -117,6 +85,5 @@ def run(methods, datasets, ratios, seeds, epochs, settings, without, device, tra
     columns = TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()
     with Progress(*columns, console=console) as progress:
         result = api.execute(plan, SweepProgress(progress))
-    frame = runs_frame(result.tracker, result.parent_run_id)
-    console.print(results_table(summarize(frame), "Test split, both directions averaged (mean ± std over seeds)"))
+    tabulate(result.tracker, leaderboard_command(result.tracker, result.parent_run_id), result.parent_run_id)
     console.print(f"Recorded in MLflow: {result.tracker.experiment_url_hint()}, sweep run {result.parent_run_id}")

@@ -1,0 +1,218 @@
+import csv
+import shlex
+import statistics
+import xml.etree.ElementTree as ElementTree
+from html.parser import HTMLParser
+
+import pytest
+from click.testing import CliRunner
+from PIL import Image
+
+from mmea_bench import api
+from mmea_bench.cli import cli
+from mmea_bench.leaderboard import build_leaderboard, runs_frame
+from mmea_bench.plugins import plugin_manager
+from mmea_bench.tracking import Tracker
+from tests.conftest import TINY_SPEC
+from tests.test_cli import ExplodingPlugin
+
+EXPERIMENT = "leaderboard-sweeps"
+PSEUDO_LABELS = {"pseudo_labeler": "mutual-nn", "pseudo_labeler.window": 2, "pseudo_labeler.step": 1}
+
+
+def invoke(*args):
+    return CliRunner().invoke(cli, [str(arg) for arg in args])
+
+
+@pytest.fixture(scope="session")
+def sweeps(tracking_uri):
+    """One experiment holding real tiny sweeps: gcn-align at two ratios x two seeds (through ``mmea-bench run``),
+    an ablation with pseudo-labels, a method that fails at ratio 0.5, and a run whose process never ended it."""
+    result = invoke(
+        "run", "gcn-align", "--dataset", TINY_SPEC, "--ratios", "0.2,0.5", "--seeds", 2, "--epochs", 10,
+        "--set", "check_every=5", "--tracking-uri", tracking_uri, "--experiment", EXPERIMENT,
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    options = {"epochs": 10, "tracking_uri": tracking_uri, "experiment": EXPERIMENT}
+    ablation = api.run(["gcn-align"], [TINY_SPEC], [0.2], settings=PSEUDO_LABELS, without=["attribute"], **options)
+    plugin_manager.register(ExplodingPlugin(), name="exploding-plugin")
+    try:
+        failing = api.run(["exploding"], [TINY_SPEC], [0.2, 0.5], tracking_uri=tracking_uri, experiment=EXPERIMENT)
+    finally:
+        plugin_manager.unregister(name="exploding-plugin")
+    tracker = Tracker(tracking_uri, EXPERIMENT)
+    tags = {"mmea_bench.kind": "run", "method": "gcn-align", "dataset": TINY_SPEC, "ratio": "0.5", "seed": "7"}
+    tracker.start_run("left running", tags | {"without": ""})
+    first_sweep = runs_frame(tracker)["sweep"].value_counts().idxmax()
+    return {"tracker": tracker, "run_output": result.output, "sweeps": (first_sweep, ablation, failing)}
+
+
+def test_cells_are_mean_and_sample_std_over_seeds(sweeps):
+    frame = runs_frame(sweeps["tracker"])
+    board = build_leaderboard(frame, "title", "command", ("hits_at_1", "mr"), ("csls",))
+    hits, mean_rank = board.sections
+    assert (hits.title, mean_rank.title) == ("Hits@1, csls", "MR, csls")
+    assert board.columns == [(TINY_SPEC, 0.2), (TINY_SPEC, 0.5)]
+    assert list(hits.rows) == ["exploding", "gcn-align", "gcn-align --without attribute"]
+    for index, ratio in enumerate((0.2, 0.5)):
+        finished = frame[(frame.method == "gcn-align") & (frame.without == "") & (frame.ratio == ratio)]
+        finished = finished[finished.status == "FINISHED"]
+        values = list(finished["test_csls_hits_at_1"])
+        cell = hits.rows["gcn-align"][index]
+        assert len(values) == cell.seeds == 2
+        assert cell.mean == pytest.approx(statistics.mean(values))
+        assert cell.std == pytest.approx(statistics.stdev(values))
+        assert cell.text() == f"{statistics.mean(values):.3f} ± {statistics.stdev(values):.3f} (2)"
+    single = hits.rows["gcn-align --without attribute"][0]
+    assert single.seeds == 1 and single.text() == f"{single.mean:.3f} (1)"
+    assert hits.rows["exploding"][1] is None and hits.rows["gcn-align --without attribute"][1] is None
+
+
+def test_the_best_value_of_each_column_is_marked(sweeps):
+    board = build_leaderboard(runs_frame(sweeps["tracker"]), "title", "command", ("hits_at_1", "mr"), ("csls",))
+    for section, pick in zip(board.sections, (max, min), strict=True):
+        competitors = {method: cells[0] for method, cells in section.rows.items()}
+        best = pick(competitors, key=lambda method: round(competitors[method].mean, competitors[method].digits))
+        assert [method for method, cell in competitors.items() if cell.best] == [best]
+        assert not any(cells[1].best for cells in section.rows.values() if cells[1])  # only gcn-align finished r=0.5
+
+
+def test_runs_that_did_not_finish_are_excluded_and_footnoted(sweeps):
+    board = build_leaderboard(runs_frame(sweeps["tracker"]), "title", "command")
+    footnote = board.footnote()
+    assert footnote.startswith("Excluded 2 runs that did not finish: ")
+    assert f"1 failed, exploding on {TINY_SPEC} at r=0.5 s=0 (ValueError: loss exploded)" in footnote
+    assert f"1 running, gcn-align on {TINY_SPEC} at r=0.5 s=7" in footnote
+    gcn_align = board.sections[0].rows["gcn-align"]
+    assert gcn_align[1].seeds == 2  # the run left running is not counted
+
+
+def test_run_prints_the_sweep_leaderboard_and_logs_it_to_the_sweep(sweeps, tmp_path):
+    output, tracker = sweeps["run_output"], sweeps["tracker"]
+    first_sweep = sweeps["sweeps"][0]
+    assert "Hits@1, csls" in output and "MRR, cosine" in output and "gcn-align" in output
+    assert f"Logged the leaderboard and plots to sweep run {first_sweep}" in output
+    logged = {item.path for item in tracker.client.list_artifacts(first_sweep, "leaderboard")}
+    assert f"leaderboard/{EXPERIMENT}.md" in logged
+    assert f"leaderboard/{EXPERIMENT}-training-synthetic_entities_400.png" in logged
+    markdown = tracker.client.download_artifacts(first_sweep, f"leaderboard/{EXPERIMENT}.md")
+    text = open(markdown, encoding="utf-8").read()
+    command = f"mmea-bench leaderboard --experiment {EXPERIMENT} --sweep {first_sweep} --tracking-uri"
+    assert text.splitlines()[2].startswith(f"`{command} ")
+
+    again = invoke(*shlex.split(text.splitlines()[2].strip("`"))[1:], "--no-plots", "--output", tmp_path)
+    assert again.exit_code == 0, again.output
+    tables = [line for line in text.splitlines() if line.startswith("|")]
+    regenerated = (tmp_path / f"{EXPERIMENT}.md").read_text().splitlines()
+    assert tables == [line for line in regenerated if line.startswith("|")] and len(tables) == 6 * 3
+
+
+def test_every_format_is_written_with_its_command_and_logged_to_the_latest_sweep(sweeps, tmp_path, tracking_uri):
+    result = invoke(
+        "leaderboard", "--experiment", EXPERIMENT, "--tracking-uri", tracking_uri, "--output", tmp_path,
+        "--metric", "hits_at_1", "--metric", "epochs_trained", "--scorer", "csls",
+        "--format", "markdown", "--format", "csv", "--format", "html", "--format", "latex", "--no-plots",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    command = (
+        f"mmea-bench leaderboard --experiment {EXPERIMENT} --metric hits_at_1 --metric epochs_trained --scorer csls "
+        f"--format markdown --format csv --format html --format latex --output {tmp_path} --no-plots "
+        f"--tracking-uri {tracking_uri}"
+    )
+    stem = tmp_path / EXPERIMENT
+    markdown = stem.with_suffix(".md").read_text()
+    assert markdown.splitlines()[:3] == [f"# Leaderboard: {EXPERIMENT}", "", f"`{command}`"]
+    assert "## Hits@1, csls" in markdown and "## epochs trained" in markdown
+    assert "| gcn-align \\-\\-without attribute |" not in markdown and "| gcn-align --without attribute |" in markdown
+    assert markdown.count("**") == 2 * 3  # only r=0.2 has competitors; gcn-align and its ablation tie on epochs
+    assert "Excluded 2 runs that did not finish" in markdown
+
+    lines = stem.with_suffix(".csv").read_text().splitlines()
+    assert lines[0] == f"# {command}" and lines[-1].startswith("# Excluded 2 runs")
+    rows = {(row["metric"], row["method"]): row for row in csv.DictReader(lines[1:-1])}
+    board = build_leaderboard(runs_frame(sweeps["tracker"]), "title", "command", ("hits_at_1",), ("csls",))
+    cell = board.sections[0].rows["gcn-align"][0]
+    row = rows[("Hits@1, csls", "gcn-align")]
+    assert float(row[f"{TINY_SPEC} r=0.2 mean"]) == pytest.approx(cell.mean)
+    assert float(row[f"{TINY_SPEC} r=0.2 std"]) == pytest.approx(cell.std)
+    assert row[f"{TINY_SPEC} r=0.5 seeds"] == "2" and rows[("Hits@1, csls", "exploding")][f"{TINY_SPEC} r=0.5 seeds"]
+    assert float(rows[("epochs trained", "gcn-align")][f"{TINY_SPEC} r=0.2 mean"]) == 10
+
+    page = stem.with_suffix(".html").read_text()
+    assert page.splitlines()[:2] == ["<!DOCTYPE html>", f"<!-- {command} -->"]
+    tags = TagCounter()
+    tags.feed(page)
+    assert tags.unclosed == [] and tags.counts["table"] == 2 and tags.counts["strong"] == 3
+    assert f'<th colspan="2">{TINY_SPEC}</th>' in page
+
+    latex = stem.with_suffix(".tex").read_text()
+    assert latex.splitlines()[0] == f"% {command}"
+    assert latex.count("\\begin{tabular}") == 2 and latex.count("\\textbf{") == 3
+    assert "gcn-align -{}-without attribute &" in latex and "$\\pm$" in latex
+
+    latest = sweeps["sweeps"][2].parent_run_id  # the failing method's sweep started the latest run of a sweep
+    logged = {item.path for item in sweeps["tracker"].client.list_artifacts(latest, "leaderboard")}
+    assert {f"leaderboard/{EXPERIMENT}{suffix}" for suffix in (".md", ".csv", ".html", ".tex")} <= logged
+    assert f"Logged the leaderboard to sweep run {latest}" in result.output
+
+
+def test_plots_are_valid_images_written_beside_the_leaderboard(sweeps, tmp_path, tracking_uri):
+    result = invoke("leaderboard", "--experiment", EXPERIMENT, "--tracking-uri", tracking_uri, "--output", tmp_path)
+    assert result.exit_code == 0, result.output
+    kinds = ("hits-vs-ratio", "training", "pseudo-precision")
+    for kind in kinds:
+        png = tmp_path / f"{EXPERIMENT}-{kind}-synthetic_entities_400.png"
+        with Image.open(png) as image:
+            image.verify()
+            assert image.format == "PNG" and image.size[0] > 300
+        svg = png.with_suffix(".svg")
+        assert ElementTree.parse(svg).getroot().tag == "{http://www.w3.org/2000/svg}svg"
+        assert png.stat().st_size < 200_000 and svg.stat().st_size < 200_000
+        assert f"]({png.name})" in (tmp_path / f"{EXPERIMENT}.md").read_text()
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (["--experiment", "leaderboard-swept"], "unknown experiment 'leaderboard-swept'. Did you mean"),
+        (["--metric", "hit_at_1"], "--metric: unknown metric 'hit_at_1'. Did you mean 'hits_at_1'?"),
+        (["--scorer", "csl"], "--scorer: unknown scorer 'csl'. Did you mean 'csls'?"),
+        (["--format", "pdf"], "--format: unknown format 'pdf'."),
+        (["--sweep", "0123abcd"], f"sweep 0123abcd of experiment '{EXPERIMENT}' in sqlite:"),
+    ],
+)
+def test_bad_input_is_one_line_and_creates_nothing(sweeps, tracking_uri, tmp_path, arguments, message):
+    before = {found.name for found in sweeps["tracker"].client.search_experiments()}
+    result = invoke("leaderboard", "--experiment", EXPERIMENT, *arguments, "--tracking-uri", tracking_uri,
+                    "--output", tmp_path / "out")  # fmt: skip
+    assert result.exit_code == 2, result.output
+    assert result.output.strip().count("\n") == 0 and message in result.output
+    assert {found.name for found in sweeps["tracker"].client.search_experiments()} == before and not (
+        tmp_path / "out"
+    ).exists()
+
+
+def test_a_missing_store_is_an_error_not_a_new_store(tmp_path):
+    store = tmp_path / "nothing.db"
+    result = invoke("leaderboard", "--tracking-uri", f"sqlite:///{store}")
+    assert result.exit_code == 2 and f"no MLflow store at {store}" in result.output
+    assert not store.exists()
+
+
+class TagCounter(HTMLParser):
+    """Counts start tags and tracks which are left open (void elements aside)."""
+
+    VOID = {"meta", "img", "br", "hr", "link", "input"}
+
+    def __init__(self):
+        super().__init__()
+        self.counts, self.unclosed = {}, []
+
+    def handle_starttag(self, tag, attrs):
+        self.counts[tag] = self.counts.get(tag, 0) + 1
+        if tag not in self.VOID:
+            self.unclosed.append(tag)
+
+    def handle_endtag(self, tag):
+        assert self.unclosed and self.unclosed[-1] == tag, f"</{tag}> closes {self.unclosed[-1:]}"
+        self.unclosed.pop()
