@@ -22,6 +22,9 @@ def _progress() -> Progress:
 @cli.group(cls=Group)
 def features():
     """Compute entity features with pre-trained models; they are attached whenever the dataset loads."""
+    from transformers.utils import logging as transformers_logging
+
+    transformers_logging.disable_progress_bar()  # one progress bar per command: ours
 
 
 @features.command("text")
