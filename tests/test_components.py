@@ -10,6 +10,7 @@ from mmea_bench.components import Batch, BuildContext, ModalityUnavailable
 from mmea_bench.components.encoders import (
     AttentionGraph,
     CharacterBigramEncoder,
+    FixedFeatureLinear,
     GATEncoder,
     GraphAttentionLayer,
     character_bigrams,
@@ -18,6 +19,7 @@ from mmea_bench.components.losses import (
     InterModalAlignmentLoss,
     IntraModalContrastiveLoss,
     UncertaintyWeighting,
+    batch_cosines,
     batch_logits,
     counterparts,
 )
@@ -75,6 +77,21 @@ def test_graph_attention_matches_the_dense_definition_and_trains_every_parameter
 
 
 @pytest.mark.parametrize("diagonal", [True, False])
+def test_graph_attention_never_allocates_an_edge_by_feature_or_a_node_by_node_tensor(diagonal):
+    torch.manual_seed(0)
+    nodes, dim = 10_000, 64
+    edges = torch.randint(0, nodes, (2, 100_000))
+    edge_index = torch.cat([edges, edges.flip(0), torch.arange(nodes).repeat(2, 1)], dim=1).unique(dim=1)
+    graph = AttentionGraph(edge_index, nodes)
+    features = torch.randn(nodes, dim, requires_grad=True)
+    with torch.profiler.profile(profile_memory=True) as profiler:
+        GraphAttentionLayer(dim, heads=2, diagonal=diagonal)(features, graph).square().sum().backward()
+    largest = max(event.cpu_memory_usage for event in profiler.events())
+    edge_by_feature = edge_index.shape[1] * dim * 4
+    assert largest < edge_by_feature / 3 < nodes * nodes * 4
+
+
+@pytest.mark.parametrize("diagonal", [True, False])
 def test_gat_encoder_embeds_every_entity_of_both_graphs(tiny_kg, diagonal):
     encoder = GATEncoder(BuildContext(tiny_kg), dim=8, heads=2, diagonal=diagonal)
     embeddings = encoder()
@@ -82,6 +99,17 @@ def test_gat_encoder_embeds_every_entity_of_both_graphs(tiny_kg, diagonal):
     embeddings.sum().backward()
     assert encoder.entity.grad.abs().sum() > 0
     assert plugin_manager.registry("encoder").get("gat").factory is GATEncoder
+
+
+def test_a_linear_map_of_fixed_features_takes_its_exact_gradient_from_the_rows_that_have_one():
+    features = torch.randn(6, 4, dtype=torch.double)
+    weight = torch.randn(3, 4, dtype=torch.double, requires_grad=True)
+    bias = torch.randn(3, dtype=torch.double, requires_grad=True)
+    batch_rows = torch.tensor([1.0, 0, 1, 0, 0, 1], dtype=torch.double)[:, None]
+    assert torch.allclose(
+        FixedFeatureLinear.apply(features, weight, bias), torch.nn.functional.linear(features, weight, bias)
+    )
+    assert torch.autograd.gradcheck(lambda w, b: FixedFeatureLinear.apply(features, w, b) * batch_rows, (weight, bias))
 
 
 def test_character_bigrams_mark_the_start_and_end_of_a_name():
@@ -104,10 +132,12 @@ def aligned_batch(vectors: dict[str, torch.Tensor], pairs: torch.Tensor) -> Batc
     return Batch(pairs=pairs, embeddings=vectors, run=None)
 
 
-def test_batch_logits_mask_self_similarity_and_put_counterparts_at_offset_b():
+def test_batch_similarities_put_counterparts_at_offset_b_are_shared_and_mask_self_similarity():
     vectors = torch.eye(4)[[0, 1, 0, 1]]
     pairs = torch.tensor([[0, 2], [1, 3]])
-    logits = batch_logits(vectors, pairs, temperature=0.5)
+    batch = aligned_batch({"joint": vectors}, pairs)
+    assert batch_cosines(batch, "joint") is batch_cosines(batch, "joint")
+    logits = batch_logits(batch_cosines(batch, "joint"), temperature=0.5)
     assert logits.shape == (4, 4)
     assert (logits.diagonal() < -1000).all()
     assert logits[0, 2] == logits[3, 1] == 2 and logits[0, 1] == logits[0, 3] == 0

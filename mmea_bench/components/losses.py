@@ -46,19 +46,27 @@ class MarginRankingLoss(Loss):
         return torch.relu(positive.repeat(self.negatives) + self.margin - negative).mean()
 
 
-def batch_logits(vectors: Tensor, pairs: Tensor, temperature: float) -> Tensor:
-    """Cosine similarities / ``temperature`` among a batch's 2B entities (KG1 sides, then KG2 sides), (2B, 2B).
+def batch_cosines(batch: Batch, embedding: str) -> Tensor:
+    """Cosine similarities among a batch's 2B entities (KG1 sides, then KG2 sides) under one embedding, (2B, 2B).
 
-    Row i's positive is column ``(i + B) % 2B``, its counterpart; every other entity of either KG is a negative. An
-    entity's similarity to itself is masked out.
+    Row i's counterpart is column ``(i + B) % 2B`` (:func:`counterparts`). Computed once per batch and embedding and
+    kept on the batch, which lives for one batch: the losses of a batch share the products and their backward pass.
     """
-    batch = nn.functional.normalize(vectors[pairs.T.flatten()], dim=1)
-    logits = batch @ batch.T / temperature
+    cache = vars(batch).setdefault("cosines", {})
+    if embedding not in cache:
+        vectors = nn.functional.normalize(batch.embeddings[embedding][batch.pairs.T.flatten()], dim=1)
+        cache[embedding] = vectors @ vectors.T
+    return cache[embedding]
+
+
+def batch_logits(cosines: Tensor, temperature: float) -> Tensor:
+    """``cosines / temperature`` with each entity's similarity to itself masked out."""
+    logits = cosines / temperature
     return logits.masked_fill(torch.eye(len(logits), dtype=torch.bool, device=logits.device), MASKED_LOGIT)
 
 
 def counterparts(pairs: Tensor) -> Tensor:
-    """The column of each row's positive in :func:`batch_logits`."""
+    """The column of each row's counterpart (its positive) in :func:`batch_cosines`."""
     return torch.arange(2 * len(pairs), device=pairs.device).roll(len(pairs))
 
 
@@ -118,20 +126,21 @@ class IntraModalContrastiveLoss(ModalityLoss):
         super().__init__(context, uncertainty)
         self.temperature = temperature
 
-    def info_nce(self, vectors: Tensor, pairs: Tensor) -> Tensor:
-        """The InfoNCE loss of one embedding on one batch of pairs, both directions averaged."""
-        return nn.functional.cross_entropy(batch_logits(vectors, pairs, self.temperature), counterparts(pairs))
+    def info_nce(self, batch: Batch, embedding: str) -> Tensor:
+        """The InfoNCE loss of one embedding on the batch, both directions averaged."""
+        logits = batch_logits(batch_cosines(batch, embedding), self.temperature)
+        return nn.functional.cross_entropy(logits, counterparts(batch.pairs))
 
     def forward(self, batch: Batch) -> Tensor:
-        terms = {name: self.info_nce(batch.embeddings[name], batch.pairs) for name in self.weighting.names}
-        return self.info_nce(batch.embeddings["joint"], batch.pairs) + self.weighting(terms)
+        terms = {name: self.info_nce(batch, name) for name in self.weighting.names}
+        return self.info_nce(batch, "joint") + self.weighting(terms)
 
 
 class InterModalAlignmentLoss(ModalityLoss):
     """MCLEA's inter-modal alignment loss (IAL): each modality's batch distribution learns from the joint one.
 
     For each modality m: KL(softmax(S_joint / tau) || softmax(S_m / tau)) per row of the batch similarity matrices of
-    :func:`batch_logits` (both KGs' sides of the batch), averaged over rows; the joint side is detached, so the
+    :func:`batch_cosines` (both KGs' sides of the batch), averaged over rows; the joint side is detached, so the
     knowledge flows from the joint embedding to the modalities only. Terms combined by uncertainty weighting.
     """
 
@@ -142,17 +151,13 @@ class InterModalAlignmentLoss(ModalityLoss):
         self.temperature = temperature
 
     def forward(self, batch: Batch) -> Tensor:
-        joint = batch_logits(batch.embeddings["joint"].detach(), batch.pairs, self.temperature)
+        joint = batch_logits(batch_cosines(batch, "joint").detach(), self.temperature)
         target = nn.functional.log_softmax(joint, dim=1)
-        terms = {
-            name: nn.functional.kl_div(
-                nn.functional.log_softmax(batch_logits(batch.embeddings[name], batch.pairs, self.temperature), dim=1),
-                target,
-                log_target=True,
-                reduction="batchmean",
-            )
-            for name in self.weighting.names
-        }
+        terms = {}
+        for name in self.weighting.names:
+            logits = batch_logits(batch_cosines(batch, name), self.temperature)
+            log_probabilities = nn.functional.log_softmax(logits, dim=1)
+            terms[name] = nn.functional.kl_div(log_probabilities, target, log_target=True, reduction="batchmean")
         return self.weighting(terms)
 
 
