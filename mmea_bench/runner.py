@@ -146,10 +146,30 @@ def train(
     observer: RunObserver | None = None,
     plugins: PluginManager = plugin_manager,
 ) -> RunOutcome:
-    """Train ``config`` on ``kg``'s training seeds, select on validation, and evaluate the test links once."""
-    observer = observer or _Silent()
-    settings = config.training
+    """Train ``config`` on ``kg``'s training seeds, select on validation, and evaluate the test links once.
+
+    On the CPU, deterministic kernels are used (some default ones accumulate in a thread-dependent order), so the
+    same seed gives the same numbers.
+    """
     target = resolve_device(device)
+    previous = torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled()
+    torch.use_deterministic_algorithms(target.type == "cpu" or previous[0], warn_only=True)
+    try:
+        return _train(config, kg, split, seed, target, observer or _Silent(), plugins)
+    finally:
+        torch.use_deterministic_algorithms(previous[0], warn_only=previous[1])
+
+
+def _train(
+    config: MethodConfig,
+    kg: KGPair,
+    split: SeedSplit,
+    seed: int,
+    target: torch.device,
+    observer: RunObserver,
+    plugins: PluginManager,
+) -> RunOutcome:
+    settings = config.training
     started = time.perf_counter()
     if target.type == "cuda":
         torch.cuda.reset_peak_memory_stats(target)
