@@ -12,6 +12,7 @@ import matplotlib
 import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
 
 from mmea_bench.leaderboard import file_stem, method_labels, metric_column, metric_label, summarize
 
@@ -94,15 +95,15 @@ def _curves_figure(selected: pd.DataFrame, ylabel: str, ratios: list[float]) -> 
     shades = {ratio: palette(0.85 * index / max(len(ratios) - 1, 1)) for index, ratio in enumerate(ratios)}
     for index, method in enumerate(methods):
         axes: Axes = figure.add_subplot(rows, columns, index + 1)
-        labelled = set()
         for (ratio, _), run in selected[selected["label"] == method].groupby(["ratio", "run_id"]):
-            label = None if ratio in labelled else f"{ratio:g}"
-            labelled.add(ratio)
             run = run.sort_values("step")
-            axes.plot(run["step"], run["value"], color=shades[ratio], label=label, marker="." if len(run) < 8 else None)
+            axes.plot(run["step"], run["value"], color=shades[ratio], marker="." if len(run) < 8 else None)
         axes.set(title=method, xlabel="epoch", ylabel=ylabel, ylim=(0, 1))
         axes.grid(alpha=0.3)
-        axes.legend(fontsize="small", title="seed ratio" if index == 0 else None)
+    shown = sorted(selected["ratio"].unique())
+    handles = [Line2D([], [], color=shades[ratio]) for ratio in shown]
+    labels = [f"{ratio:g}" for ratio in shown]
+    figure.legend(handles, labels, loc="outside right center", title="seed ratio", fontsize="small")
     return figure
 
 

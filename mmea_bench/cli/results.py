@@ -143,7 +143,9 @@ def _given_options(ctx: click.Context, always: dict[str, str]) -> str:
 @click.option(
     "--format", "formats", multiple=True, default=["markdown"], show_default=True, help=", ".join(FORMATS) + "."
 )
-@click.option("--output", type=click.Path(path_type=Path), default="leaderboards", show_default=True, help="Folder.")
+@click.option(
+    "--output", type=click.Path(path_type=Path), default="leaderboards", show_default=True, help="Folder for the files."
+)
 @click.option("--plots/--no-plots", default=True, show_default=True, help="Also draw plots (PNG and SVG).")
 @click.option("--tracking-uri", help="MLflow tracking URI [default: $MLFLOW_TRACKING_URI or ./mlflow.db].")
 @click.pass_context
