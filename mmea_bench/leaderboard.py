@@ -28,6 +28,8 @@ RUN_METRICS = ("wall_seconds", "peak_memory_mb", "best_epoch", "epochs_trained")
 DEFAULT_METRICS = ("hits_at_1", "hits_at_10", "mrr")
 SCORERS = ("csls", "cosine")
 GROUP = ["method", "dataset", "ratio"]
+SWEPT_PARAMS = {"method", "dataset", "ratio", "seed", "device"}
+"""Run parameters that differ across a sweep's cells by design, or (the device) do not change what is compared."""
 FORMATS = {"markdown": ".md", "csv": ".csv", "html": ".html", "latex": ".tex"}
 ARTIFACT_FOLDER = "leaderboard"
 PSEUDO_PRECISION = "pseudo_precision_accepted"
@@ -101,7 +103,8 @@ def runs_frame(tracker: Tracker, parent_run_id: str | None = None) -> pd.DataFra
     """Every training run of the tracker's experiment (or of one sweep), one row each: tags, status, latest metrics.
 
     Columns: ``run_id``, ``sweep`` (the parent run), ``start_time`` (ms), ``method``, ``dataset``, ``ratio``,
-    ``seed``, ``without``, ``status``, ``error``, then every metric's latest value (``test_*``, ``wall_seconds``, ...).
+    ``seed``, ``without``, ``status``, ``error``, ``params`` (a dict of every setting), then every metric's latest
+    value (``test_*``, ``wall_seconds``, ...).
     """
     query = "tags.`mmea_bench.kind` = 'run'"
     if parent_run_id:
@@ -123,10 +126,11 @@ def runs_frame(tracker: Tracker, parent_run_id: str | None = None) -> pd.DataFra
                 "without": tags.get("without", ""),
                 "status": run.info.status,
                 "error": tags.get("error", ""),
+                "params": run.data.params,
                 **run.data.metrics,
             }
         )
-    header = ["run_id", "sweep", "start_time", *GROUP, "seed", "without", "status", "error"]
+    header = ["run_id", "sweep", "start_time", *GROUP, "seed", "without", "status", "error", "params"]
     return pd.DataFrame(rows, columns=None if rows else header)
 
 
@@ -141,8 +145,20 @@ def _search_all(tracker: Tracker, query: str) -> list:
 
 
 def method_labels(frame: pd.DataFrame) -> pd.Series:
-    """Each run's method as tables show it: an ablated run as ``method --without part``."""
-    return frame["method"] + frame["without"].map(lambda without: f" --without {without}" if without else "")
+    """Each run's method as tables show it: an ablation as ``method --without part``, and where runs of a method were
+    configured differently, the settings that differ (``method --set lr=0.01``), so that they never share a row."""
+    labels = frame["method"] + frame["without"].map(lambda without: f" --without {without}" if without else "")
+    if "params" not in frame:
+        return labels
+    for _, group in frame.groupby(labels):
+        recorded = [params for params in group["params"] if params]
+        keys = sorted({key for params in recorded for key in params} - SWEPT_PARAMS)
+        varying = [key for key in keys if len({params.get(key) for params in recorded}) > 1]
+        labels.loc[group.index] = [
+            label + "".join(f" --set {key}={params[key]}" for key in varying if key in params)
+            for label, params in zip(labels[group.index], group["params"], strict=True)
+        ]
+    return labels
 
 
 def summarize(frame: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
@@ -255,8 +271,8 @@ def build_leaderboard(
                 mean, std, count = table.loc[key] if key in table.index else (float("nan"),) * 3
                 rows[method].append(None if pd.isna(mean) else Cell(mean, std, int(count), digits))
         sections.append(Section(metric_label(metric, scorer), _mark_best(rows, lower_is_better(metric))))
-    unfinished = frame[frame["status"] != "FINISHED"]
-    return Leaderboard(title, command, columns, sections, len(unfinished), _excluded(unfinished))
+    unfinished = int((frame["status"] != "FINISHED").sum())
+    return Leaderboard(title, command, columns, sections, unfinished, _excluded(frame))
 
 
 def _mark_best(rows: dict[str, list[Cell | None]], lower: bool) -> dict[str, list[Cell | None]]:
@@ -275,8 +291,9 @@ def _mark_best(rows: dict[str, list[Cell | None]], lower: bool) -> dict[str, lis
     return marked
 
 
-def _excluded(unfinished: pd.DataFrame) -> list[str]:
-    unfinished = unfinished.assign(method=method_labels(unfinished))
+def _excluded(frame: pd.DataFrame) -> list[str]:
+    labelled = frame.assign(method=method_labels(frame))
+    unfinished = labelled[labelled["status"] != "FINISHED"]
     lines = []
     for (status, method, dataset, error), group in unfinished.groupby(["status", "method", "dataset", "error"]):
         cells = ", ".join(f"r={row.ratio:g} s={row.seed}" for row in group.sort_values(["ratio", "seed"]).itertuples())

@@ -39,8 +39,8 @@ def write_plots(
     ``curves`` and ``pseudo`` are metric histories (``run_id``, ``step``, ``value``) of validation Hits@1 and of
     pseudo-label precision; runs without history are left out of those figures.
     """
-    finished = frame[frame["status"] == "FINISHED"]
-    finished = finished.assign(label=method_labels(finished))
+    labelled = frame.assign(label=method_labels(frame))
+    finished = labelled[labelled["status"] == "FINISHED"]
     colors = {method: f"C{index % 10}" for index, method in enumerate(sorted(finished["label"].unique()))}
     plots = []
     for dataset in sorted(finished["dataset"].unique()):

@@ -77,6 +77,15 @@ def test_the_best_value_of_each_column_is_marked(sweeps):
         assert not any(cells[1].best for cells in section.rows.values() if cells[1])  # only gcn-align finished r=0.5
 
 
+def test_differently_configured_runs_of_a_method_never_share_a_row(tracking_uri, experiment):
+    for lr in (0.005, 0.02):
+        options = {"settings": {"lr": lr}, "epochs": 2, "tracking_uri": tracking_uri, "experiment": experiment}
+        api.run(["gcn-align"], [TINY_SPEC], [0.2], **options)
+    board = build_leaderboard(runs_frame(Tracker(tracking_uri, experiment)), "title", "command", ("hits_at_1",))
+    assert list(board.sections[0].rows) == ["gcn-align --set lr=0.005", "gcn-align --set lr=0.02"]
+    assert all(cells[0].seeds == 1 for cells in board.sections[0].rows.values())
+
+
 def test_runs_that_did_not_finish_are_excluded_and_footnoted(sweeps):
     board = build_leaderboard(runs_frame(sweeps["tracker"]), "title", "command")
     footnote = board.footnote()
