@@ -43,10 +43,8 @@ METRIC_LABELS = {
     "best_epoch": "selected epoch",
     "epochs_trained": "epochs trained",
 }
-CAPTION = (
-    "Test split; ranks among all entities of the other KG, both directions averaged. Each cell: mean ± sample "
-    "standard deviation over seeds (number of seeds); the best value of each column in bold."
-)
+PROTOCOL_PARAMS = ("eval_candidates", "csls_k", "valid_fraction")
+"""Settings of the evaluation itself: where runs differ in one, every row names it, whatever the method."""
 
 
 def known_metrics() -> list[str]:
@@ -150,15 +148,35 @@ def method_labels(frame: pd.DataFrame) -> pd.Series:
     labels = frame["method"] + frame["without"].map(lambda without: f" --without {without}" if without else "")
     if "params" not in frame:
         return labels
+    protocol = {key for key in PROTOCOL_PARAMS if len(_values(frame["params"], key)) > 1}
     for _, group in frame.groupby(labels):
-        recorded = [params for params in group["params"] if params]
-        keys = sorted({key for params in recorded for key in params} - SWEPT_PARAMS)
-        varying = [key for key in keys if len({params.get(key) for params in recorded}) > 1]
+        keys = {key for params in group["params"] for key in params} - SWEPT_PARAMS
+        varying = sorted(protocol | {key for key in keys if len(_values(group["params"], key)) > 1})
         labels.loc[group.index] = [
             label + "".join(f" --set {key}={params[key]}" for key in varying if key in params)
             for label, params in zip(labels[group.index], group["params"], strict=True)
         ]
     return labels
+
+
+def _values(params: pd.Series, key: str) -> set[str | None]:
+    """The values runs recorded for a setting (None where a run recorded settings but not this one)."""
+    return {recorded.get(key) for recorded in params if recorded}
+
+
+def caption(frame: pd.DataFrame) -> str:
+    """What the cells are: the split, the candidates ranked (from the runs' ``eval_candidates``), mean ± std."""
+    candidates = _values(frame["params"], "eval_candidates") - {None} if "params" in frame else set()
+    if candidates == {"test"}:
+        ranked = "ranks among the test links' counterparts only (eval_candidates=test)"
+    elif candidates <= {"all"}:
+        ranked = "ranks among all entities of the other KG"
+    else:
+        ranked = "ranks among all entities of the other KG, or the test links' counterparts where a row says so"
+    return (
+        f"Test split; {ranked}; both directions averaged. Each cell: mean ± sample standard deviation over seeds "
+        "(number of seeds); the best value of each column in bold."
+    )
 
 
 def summarize(frame: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
@@ -202,6 +220,7 @@ class Leaderboard:
 
     title: str
     command: str
+    caption: str
     columns: list[tuple[str, float]]
     """(dataset, seed ratio) pairs, in order."""
     sections: list[Section]
@@ -272,7 +291,7 @@ def build_leaderboard(
                 rows[method].append(None if pd.isna(mean) else Cell(mean, std, int(count), digits))
         sections.append(Section(metric_label(metric, scorer), _mark_best(rows, lower_is_better(metric))))
     unfinished = int((frame["status"] != "FINISHED").sum())
-    return Leaderboard(title, command, columns, sections, unfinished, _excluded(frame))
+    return Leaderboard(title, command, caption(frame), columns, sections, unfinished, _excluded(frame))
 
 
 def _mark_best(rows: dict[str, list[Cell | None]], lower: bool) -> dict[str, list[Cell | None]]:
@@ -304,7 +323,7 @@ def _excluded(frame: pd.DataFrame) -> list[str]:
 
 def to_markdown(board: Leaderboard) -> str:
     """Markdown: a title, the command in backticks, one table per section, the footnote, the plots as images."""
-    lines = [f"# Leaderboard: {_markdown_escape(board.title)}", "", f"`{board.command}`", "", CAPTION, ""]
+    lines = [f"# Leaderboard: {_markdown_escape(board.title)}", "", f"`{board.command}`", "", board.caption, ""]
     for section in board.sections:
         lines += [f"## {section.title}", "", "| method | " + " | ".join(board.column_labels()) + " |"]
         lines.append("|---|" + "---:|" * len(board.columns))
@@ -349,7 +368,7 @@ def to_html(board: Leaderboard) -> str:
         "th:first-child,td:first-child{text-align:left}thead{border-bottom:1px solid}</style></head><body>",
         f"<h1>Leaderboard: {escape(board.title)}</h1>",
         f"<p><code>{escape(board.command)}</code></p>",
-        f"<p>{escape(CAPTION)}</p>",
+        f"<p>{escape(board.caption)}</p>",
     ]
     spans = "".join(f'<th colspan="{count}">{escape(dataset)}</th>' for dataset, count in board.dataset_spans())
     ratios = "".join(f"<th>r={ratio:g}</th>" for _, ratio in board.columns)
@@ -375,7 +394,7 @@ def to_html(board: Leaderboard) -> str:
 
 def to_latex(board: Leaderboard) -> str:
     """LaTeX tables (booktabs): two-level column headers, ``\\pm`` spreads, the best cells in ``\\textbf``."""
-    lines = [f"% {board.command}", "% requires \\usepackage{booktabs}", f"% {CAPTION}"]
+    lines = [f"% {board.command}", "% requires \\usepackage{booktabs}", f"% {board.caption}"]
     spans = " & ".join(f"\\multicolumn{{{count}}}{{c}}{{{_latex_escape(d)}}}" for d, count in board.dataset_spans())
     rules, start = [], 2
     for _, count in board.dataset_spans():

@@ -10,7 +10,7 @@ from PIL import Image
 
 from mmea_bench import api
 from mmea_bench.cli import cli
-from mmea_bench.leaderboard import build_leaderboard, runs_frame
+from mmea_bench.leaderboard import build_leaderboard, caption, runs_frame
 from mmea_bench.plugins import plugin_manager
 from mmea_bench.tracking import Tracker
 from tests.conftest import TINY_SPEC
@@ -77,13 +77,22 @@ def test_the_best_value_of_each_column_is_marked(sweeps):
         assert not any(cells[1].best for cells in section.rows.values() if cells[1])  # only gcn-align finished r=0.5
 
 
-def test_differently_configured_runs_of_a_method_never_share_a_row(tracking_uri, experiment):
+def test_differently_configured_runs_never_share_a_row_and_the_caption_names_the_candidates(tracking_uri, experiment):
+    options = {"epochs": 2, "tracking_uri": tracking_uri, "experiment": experiment}
     for lr in (0.005, 0.02):
-        options = {"settings": {"lr": lr}, "epochs": 2, "tracking_uri": tracking_uri, "experiment": experiment}
-        api.run(["gcn-align"], [TINY_SPEC], [0.2], **options)
-    board = build_leaderboard(runs_frame(Tracker(tracking_uri, experiment)), "title", "command", ("hits_at_1",))
-    assert list(board.sections[0].rows) == ["gcn-align --set lr=0.005", "gcn-align --set lr=0.02"]
+        api.run(["gcn-align"], [TINY_SPEC], [0.2], settings={"lr": lr}, **options)
+    api.run(["gcn-align"], [TINY_SPEC], [0.2], settings={"eval_candidates": "test"}, without=["attribute"], **options)
+    frame = runs_frame(Tracker(tracking_uri, experiment))
+    board = build_leaderboard(frame, "title", "command", ("hits_at_1",))
+    assert list(board.sections[0].rows) == [
+        "gcn-align --set eval_candidates=all --set lr=0.005",
+        "gcn-align --set eval_candidates=all --set lr=0.02",
+        "gcn-align --without attribute --set eval_candidates=test",  # the protocol differs from the other rows'
+    ]
     assert all(cells[0].seeds == 1 for cells in board.sections[0].rows.values())
+    assert "or the test links' counterparts where a row says so" in board.caption
+    assert "among all entities of the other KG;" in caption(frame[frame["without"] == ""])
+    assert "among the test links' counterparts only" in caption(frame[frame["without"] == "attribute"])
 
 
 def test_runs_that_did_not_finish_are_excluded_and_footnoted(sweeps):

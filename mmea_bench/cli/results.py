@@ -20,7 +20,6 @@ from rich.text import Text
 from mmea_bench.cli import cli, console
 from mmea_bench.errors import UserError
 from mmea_bench.leaderboard import (
-    CAPTION,
     DEFAULT_METRICS,
     FORMATS,
     SCORERS,
@@ -54,7 +53,7 @@ SERVER_ENVIRONMENT = {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
 
 def print_leaderboard(board: Leaderboard) -> None:
     """Print a leaderboard's tables: the best cell of each column in bold, the runs left out below."""
-    console.print(Text.assemble((board.title, "bold"), f": {CAPTION}"))
+    console.print(Text.assemble((board.title, "bold"), f": {board.caption}"))
     for section in board.sections:
         table = Table(title=section.title)
         table.add_column("method")
