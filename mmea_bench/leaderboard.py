@@ -148,7 +148,7 @@ def method_labels(frame: pd.DataFrame) -> pd.Series:
     labels = frame["method"] + frame["without"].map(lambda without: f" --without {without}" if without else "")
     if "params" not in frame:
         return labels
-    protocol = {key for key in PROTOCOL_PARAMS if len(_values(frame["params"], key)) > 1}
+    protocol = protocol_differences(frame)
     for _, group in frame.groupby(labels):
         keys = {key for params in group["params"] for key in params} - SWEPT_PARAMS
         varying = sorted(protocol | {key for key in keys if len(_values(group["params"], key)) > 1})
@@ -164,6 +164,13 @@ def _values(params: pd.Series, key: str) -> set[str | None]:
     return {recorded.get(key) for recorded in params if recorded}
 
 
+def protocol_differences(frame: pd.DataFrame) -> set[str]:
+    """The evaluation settings (:data:`PROTOCOL_PARAMS`) in which the runs of ``frame`` differ."""
+    if "params" not in frame:
+        return set()
+    return {key for key in PROTOCOL_PARAMS if len(_values(frame["params"], key)) > 1}
+
+
 def caption(frame: pd.DataFrame) -> str:
     """What the cells are: the split, the candidates ranked (from the runs' ``eval_candidates``), mean ± std."""
     candidates = _values(frame["params"], "eval_candidates") - {None} if "params" in frame else set()
@@ -173,9 +180,12 @@ def caption(frame: pd.DataFrame) -> str:
         ranked = "ranks among all entities of the other KG"
     else:
         ranked = "ranks among all entities of the other KG, or the test links' counterparts where a row says so"
+    best = "the best value of each column in bold"
+    if protocol_differences(frame):
+        best = "no best value marked, as the rows differ in how they were evaluated"
     return (
         f"Test split; {ranked}; both directions averaged. Each cell: mean ± sample standard deviation over seeds "
-        "(number of seeds); the best value of each column in bold."
+        f"(number of seeds); {best}."
     )
 
 
@@ -265,7 +275,8 @@ def build_leaderboard(
     metrics: tuple[str, ...] = DEFAULT_METRICS,
     scorers: tuple[str, ...] = SCORERS,
 ) -> Leaderboard:
-    """Pivot :func:`runs_frame` rows: one section per metric and scorer, finished runs only, best per column marked.
+    """Pivot :func:`runs_frame` rows: one section per metric and scorer, finished runs only, best per column marked
+    (unless rows were evaluated differently: see :func:`protocol_differences`).
 
     Metric and scorer names are those :func:`check_choices` accepts.
     """
@@ -275,6 +286,7 @@ def build_leaderboard(
     keys = list(statistics.index)
     columns = sorted({(dataset, ratio) for _, dataset, ratio in keys})
     methods = sorted({method for method, _, _ in keys})
+    comparable = not protocol_differences(frame)
     sections = []
     for metric, scorer in pairs:
         column = metric_column(metric, scorer)
@@ -289,7 +301,8 @@ def build_leaderboard(
                 key = (method, dataset, ratio)
                 mean, std, count = table.loc[key] if key in table.index else (float("nan"),) * 3
                 rows[method].append(None if pd.isna(mean) else Cell(mean, std, int(count), digits))
-        sections.append(Section(metric_label(metric, scorer), _mark_best(rows, lower_is_better(metric))))
+        marked = _mark_best(rows, lower_is_better(metric)) if comparable else rows
+        sections.append(Section(metric_label(metric, scorer), marked))
     unfinished = int((frame["status"] != "FINISHED").sum())
     return Leaderboard(title, command, caption(frame), columns, sections, unfinished, _excluded(frame))
 
