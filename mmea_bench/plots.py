@@ -5,6 +5,7 @@ One figure per dataset and kind: test Hits@1 against seed ratio (a line per meth
 """
 
 import math
+import textwrap
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,6 +20,8 @@ from mmea_bench.leaderboard import file_stem, method_labels, metric_column, metr
 IMAGE_FORMATS = ("png", "svg")
 PANEL_SIZE = (4.2, 3.0)
 """Inches per panel; at 100 dpi a one-panel PNG is about 420 x 300 pixels."""
+TITLE_WIDTH = 40
+"""Characters per line of a panel title (a method with its ablations and settings can be long)."""
 SAVE_SETTINGS = {"svg.fonttype": "none", "svg.hashsalt": "mmea-bench"}
 """SVG text stays text (small files) and element ids are stable, so unchanged plots give unchanged files."""
 
@@ -98,7 +101,8 @@ def _curves_figure(selected: pd.DataFrame, ylabel: str, ratios: list[float]) -> 
         for (ratio, _), run in selected[selected["label"] == method].groupby(["ratio", "run_id"]):
             run = run.sort_values("step")
             axes.plot(run["step"], run["value"], color=shades[ratio], marker="." if len(run) < 8 else None)
-        axes.set(title=method, xlabel="epoch", ylabel=ylabel, ylim=(0, 1))
+        axes.set(xlabel="epoch", ylabel=ylabel, ylim=(0, 1))
+        axes.set_title(textwrap.fill(method, TITLE_WIDTH), fontsize="medium")
         axes.grid(alpha=0.3)
     shown = sorted(selected["ratio"].unique())
     handles = [Line2D([], [], color=shades[ratio]) for ratio in shown]
