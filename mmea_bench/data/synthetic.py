@@ -6,7 +6,10 @@ carries attributes (names partly shared between the KGs, numeric values from the
 (tokens, lightly misspelt in KG1 and KG2, heavily corrupted for some KG2 entities) with averaged word vectors, and an
 image-like feature vector (latent state through a fixed random map, plus noise; missing for some entities).
 
-Calibration of the defaults is recorded in the README ("The synthetic default").
+Calibration of the defaults (test Hits@1 by CSLS among all candidates, ratio 0.2, mean of seeds 0-2): structure-only
+GCN-Align 0.333 +- 0.017 (`gcn-align --without attribute`), GCN-Align with attributes 0.523 +- 0.013, MCLEA with all
+six modalities (100 epochs) about 0.94; its mutual-nn pseudo-labels were about 98 % precise. Raising
+``average_degree`` or ``edge_keep`` makes structure easier; the README's "The synthetic default" has the commands.
 """
 
 import numpy as np
