@@ -108,21 +108,23 @@ def evaluate_links(
     return metrics
 
 
-def nearest(queries: Tensor, candidates: Tensor, memory_budget: int = DEFAULT_MEMORY_BUDGET) -> tuple[Tensor, Tensor]:
-    """Index of each query's most cosine-similar candidate, and that similarity."""
-    index = torch.empty(len(queries), dtype=torch.long, device=queries.device)
-    best = torch.empty(len(queries), device=queries.device)
-    for rows, block in cosine_blocks(queries, candidates, memory_budget):
-        best[rows], index[rows] = block.max(dim=1)
-    return index, best
-
-
 def mutual_nearest_pairs(left: Tensor, right: Tensor, memory_budget: int = DEFAULT_MEMORY_BUDGET) -> Tensor:
-    """Positions (i, j) where left row i and right row j are each other's nearest neighbour, (P, 2)."""
+    """Positions (i, j) where left row i and right row j are each other's nearest neighbour, (P, 2).
+
+    One pass over the similarity blocks: row maxima give each left row's nearest right row, running column maxima
+    each right row's nearest left row.
+    """
     if not len(left) or not len(right):
         return torch.empty(0, 2, dtype=torch.long, device=left.device)
-    left_to_right, _ = nearest(left, right, memory_budget)
-    right_to_left, _ = nearest(right, left, memory_budget)
+    left_to_right = torch.empty(len(left), dtype=torch.long, device=left.device)
+    right_to_left = torch.zeros(len(right), dtype=torch.long, device=left.device)
+    best_left = torch.full((len(right),), -torch.inf, device=left.device)
+    for rows, block in cosine_blocks(left, right, memory_budget):
+        left_to_right[rows] = block.argmax(dim=1)
+        values, positions = block.max(dim=0)
+        better = values > best_left
+        best_left = torch.where(better, values, best_left)
+        right_to_left = torch.where(better, positions + rows.start, right_to_left)
     mutual = right_to_left[left_to_right] == torch.arange(len(left), device=left.device)
     rows = mutual.nonzero().squeeze(1)
     return torch.stack([rows, left_to_right[rows]], dim=1)

@@ -19,7 +19,7 @@ import pandas as pd
 
 from mmea_bench.errors import UserError, unknown_name
 from mmea_bench.evaluation import DIRECTIONS, HITS_AT
-from mmea_bench.tracking import PARENT_TAG, Tracker, _client, default_tracking_uri
+from mmea_bench.tracking import PARENT_TAG, Tracker, default_tracking_uri, open_client, unreachable
 
 EVALUATION_METRICS = (*(f"hits_at_{k}" for k in HITS_AT), "mrr", "mr")
 """Test metrics, per scorer, both directions averaged (``l2r_``/``r2l_`` prefixes select one direction)."""
@@ -80,12 +80,11 @@ def experiments(tracking_uri: str | None) -> dict[str, str]:
         path = Path(uri.removeprefix("sqlite:///"))
         if not path.is_file():
             raise UserError(f"tracking URI {uri}: no MLflow store at {path}")
-    client = _client(uri)
+    client = open_client(uri)
     try:
         return {found.name: found.experiment_id for found in client.search_experiments()}
     except Exception as error:
-        reason = str(error).splitlines()[0][:200] if str(error) else type(error).__name__
-        raise UserError(f"tracking URI {uri} is unreachable: {reason}") from None
+        raise unreachable(uri, error) from None
 
 
 def open_results(tracking_uri: str | None, experiment: str) -> Tracker:

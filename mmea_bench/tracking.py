@@ -23,7 +23,8 @@ def default_tracking_uri() -> str:
     return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{Path.cwd() / 'mlflow.db'}"
 
 
-def _client(tracking_uri: str) -> MlflowClient:
+def open_client(tracking_uri: str) -> MlflowClient:
+    """An MlflowClient for ``tracking_uri``: HTTP stores fail fast, a SQLite store's folder must exist."""
     if tracking_uri.startswith(("http://", "https://")):
         os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
         os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "5")
@@ -39,18 +40,23 @@ def _client(tracking_uri: str) -> MlflowClient:
     return MlflowClient(tracking_uri)
 
 
+def unreachable(tracking_uri: str, error: Exception) -> UserError:
+    """The one-line error for a store that could not be read or written, with the first line of the cause."""
+    reason = str(error).splitlines()[0][:200] if str(error) else type(error).__name__
+    return UserError(f"tracking URI {tracking_uri} is unreachable: {reason}")
+
+
 class Tracker:
     """One MLflow store and experiment; runs are addressed by id, so nothing depends on a global active run."""
 
     def __init__(self, tracking_uri: str | None = None, experiment: str = DEFAULT_EXPERIMENT):
         self.tracking_uri = tracking_uri or default_tracking_uri()
-        self.client = _client(self.tracking_uri)
+        self.client = open_client(self.tracking_uri)
         try:
             found = self.client.get_experiment_by_name(experiment)
             self.experiment_id = found.experiment_id if found else self.client.create_experiment(experiment)
         except Exception as error:
-            reason = str(error).splitlines()[0][:200] if str(error) else type(error).__name__
-            raise UserError(f"tracking URI {self.tracking_uri} is unreachable: {reason}") from None
+            raise unreachable(self.tracking_uri, error) from None
         self.experiment = experiment
 
     def start_run(self, name: str, tags: dict[str, str] | None = None, parent_id: str | None = None) -> str:

@@ -62,3 +62,13 @@ def test_mutual_nearest_pairs():
     right = torch.tensor([[0.0, 1.0], [1.0, 0.05]])
     pairs = mutual_nearest_pairs(left, right, memory_budget=8)
     assert sorted(map(tuple, pairs.tolist())) == [(0, 1), (1, 0)]
+
+
+def test_mutual_nearest_pairs_in_chunks_match_the_full_similarity_matrix():
+    generator = torch.Generator().manual_seed(0)
+    left, right = torch.randn(37, 8, generator=generator), torch.randn(29, 8, generator=generator)
+    similarity = torch.nn.functional.normalize(left, dim=1) @ torch.nn.functional.normalize(right, dim=1).T
+    left_to_right, right_to_left = similarity.argmax(1), similarity.argmax(0)
+    expected = [(i, int(j)) for i, j in enumerate(left_to_right) if right_to_left[j] == i]
+    pairs = mutual_nearest_pairs(left, right, memory_budget=4 * 29 * 5)
+    assert len(expected) > 3 and sorted(map(tuple, pairs.tolist())) == expected
