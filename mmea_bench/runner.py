@@ -5,6 +5,7 @@ once: the same gradient as one backward pass per batch, at a fraction of the cos
 """
 
 import copy
+import logging
 import random
 import resource
 import time
@@ -22,6 +23,8 @@ from mmea_bench.evaluation import evaluate_links
 from mmea_bench.methods import MethodConfig
 from mmea_bench.model import MultiModalModel, assemble
 from mmea_bench.plugins import PluginManager, plugin_manager
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -200,7 +203,7 @@ def _train(
         metrics = evaluate_links(joint, links, kg.num_entities, settings.csls_k, settings.eval_candidates)
         return {f"{prefix}_{key}": value for key, value in metrics.items()}
 
-    epoch = 0
+    epoch, first_pseudo_labels = 0, None
     for epoch in range(1, settings.epochs + 1):
         run.epoch = epoch
         model.train()
@@ -227,6 +230,8 @@ def _train(
             if report is not None:
                 run.pseudo_pairs = report.accepted.to(target)
                 observer.log_metrics(_pseudo_label_metrics(report, gold_right), epoch)
+                if first_pseudo_labels is None and len(report.accepted):
+                    first_pseudo_labels = epoch
 
         if epoch % settings.check_every == 0 or epoch == settings.epochs:
             metrics = evaluate(split.valid, "valid")
@@ -248,6 +253,13 @@ def _train(
                     break
         observer.on_epoch(epoch, settings.epochs, latest)
 
+    if assembly.pseudo_labeler is not None and (first_pseudo_labels or epoch) >= epoch:
+        logger.warning(
+            "%s: no pseudo-labels were accepted before the last epoch (%d), so none took part in training; "
+            "an earlier pseudo_labeler.start or a shorter pseudo_labeler.window fits this budget",
+            config.method,
+            epoch,
+        )
     model.load_state_dict(best_state)
     run.forget_embeddings()
     test = evaluate(split.test, "test")

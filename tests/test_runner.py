@@ -58,3 +58,14 @@ def test_a_modality_the_dataset_lacks_is_skipped_with_a_warning(tiny_kg, caplog)
     assert outcome.skipped == {"relation_text": "synthetic has no 'relation_text' features"}
     assert outcome.modalities == ["structure", "attribute"]
     assert "running without the relation_text modality" in caplog.text
+
+
+def test_a_pseudo_label_schedule_that_ends_after_the_budget_is_reported(tiny_kg, caplog):
+    settings = {"epochs": "20", "pseudo_labeler": "mutual-nn", "pseudo_labeler.step": "2"}
+    with caplog.at_level(logging.WARNING):
+        _, recorder = run_tiny(tiny_kg, {**settings, "pseudo_labeler.window": "4"})
+    assert any(m.get("pseudo_accepted", 0) > 0 for step, m in recorder.metrics if step < 20)
+    assert "no pseudo-labels were accepted" not in caplog.text
+    with caplog.at_level(logging.WARNING):
+        run_tiny(tiny_kg, {**settings, "pseudo_labeler.window": "12"})
+    assert "gcn-align: no pseudo-labels were accepted before the last epoch (20)" in caplog.text
