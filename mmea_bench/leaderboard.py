@@ -143,14 +143,17 @@ def _search_all(tracker: Tracker, query: str) -> list:
 
 def method_labels(frame: pd.DataFrame) -> pd.Series:
     """Each run's method as tables show it: an ablation as ``method --without part``, and where runs of a method were
-    configured differently, the settings that differ (``method --set lr=0.01``), so that they never share a row."""
+    configured differently, the settings that differ (``method --set lr=0.01``), so that they never share a row.
+
+    A setting only some runs have (a parameter of a component that others replaced) is not a difference by itself:
+    the setting that chose the component already tells those runs apart."""
     labels = frame["method"] + frame["without"].map(lambda without: f" --without {without}" if without else "")
     if "params" not in frame:
         return labels
     protocol = protocol_differences(frame)
     for _, group in frame.groupby(labels):
         keys = {key for params in group["params"] for key in params} - SWEPT_PARAMS
-        varying = sorted(protocol | {key for key in keys if len(_values(group["params"], key)) > 1})
+        varying = sorted(protocol | {key for key in keys if len(_values(group["params"], key) - {None}) > 1})
         labels.loc[group.index] = [
             label + "".join(f" --set {key}={params[key]}" for key in varying if key in params)
             for label, params in zip(labels[group.index], group["params"], strict=True)

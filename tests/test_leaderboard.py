@@ -4,13 +4,14 @@ import statistics
 import xml.etree.ElementTree as ElementTree
 from html.parser import HTMLParser
 
+import pandas as pd
 import pytest
 from click.testing import CliRunner
 from PIL import Image
 
 from mmea_bench import api
 from mmea_bench.cli import cli
-from mmea_bench.leaderboard import build_leaderboard, caption, runs_frame
+from mmea_bench.leaderboard import build_leaderboard, caption, method_labels, runs_frame
 from mmea_bench.plugins import plugin_manager
 from mmea_bench.tracking import Tracker
 from tests.conftest import TINY_SPEC
@@ -94,6 +95,16 @@ def test_differently_configured_runs_never_share_a_row_and_the_caption_names_the
     assert "no best value marked, as the rows differ in how they were evaluated" in board.caption
     assert "among all entities of the other KG;" in caption(frame[frame["without"] == ""])
     assert "among the test links' counterparts only" in caption(frame[frame["without"] == "attribute"])
+
+
+def test_a_replaced_components_parameters_do_not_lengthen_the_label():
+    calibrated = {"pseudo_labeler": "calibrated", "pseudo_labeler.margin": "0.0", "pseudo_labeler.window": "10"}
+    mutual = {"pseudo_labeler": "mutual-nn", "pseudo_labeler.embedding": "joint", "pseudo_labeler.window": "20"}
+    frame = pd.DataFrame({"method": ["pcmea", "pcmea"], "without": ["", ""], "params": [calibrated, mutual]})
+    assert list(method_labels(frame)) == [
+        "pcmea --set pseudo_labeler=calibrated --set pseudo_labeler.window=10",
+        "pcmea --set pseudo_labeler=mutual-nn --set pseudo_labeler.window=20",
+    ]
 
 
 def test_runs_that_did_not_finish_are_excluded_and_footnoted(sweeps):
