@@ -47,5 +47,7 @@ def test_pcmea_ablations_and_settings(settings, without, check):
 def test_other_methods_can_switch_on_pcmea_mechanisms():
     config = configure(get_method("gcn-align"), {"pseudo_labeler": "calibrated", "loss.momentum": "momentum-contrast"})
     assert config.pseudo_labeler.component == "calibrated" and "momentum" in config.losses
+    mclea = configure(get_method("mclea"), {"pseudo_labeler": "calibrated", "pseudo_labeler.window": "10"})
+    assert mclea.pseudo_labeler.component == "calibrated" and mclea.pseudo_labeler.params["window"] == 10
     with pytest.raises(UserError, match="unknown pseudo-labeler 'calibrate'"):
         configure(get_method("gcn-align"), {"pseudo_labeler": "calibrate"})
