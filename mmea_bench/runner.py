@@ -253,7 +253,7 @@ def _train(
                     break
         observer.on_epoch(epoch, settings.epochs, latest)
 
-    if assembly.pseudo_labeler is not None and (first_pseudo_labels or epoch) >= epoch:
+    if assembly.pseudo_labeler is not None and (first_pseudo_labels is None or first_pseudo_labels >= epoch):
         logger.warning(
             "%s: no pseudo-labels were accepted before the last epoch (%d), so none took part in training; "
             "an earlier pseudo_labeler.start or a shorter pseudo_labeler.window fits this budget",
