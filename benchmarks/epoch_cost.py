@@ -19,13 +19,14 @@ import time
 
 import torch
 
-from mmea_bench.api import plan_methods
 from mmea_bench.data import split_links
 from mmea_bench.data.loading import DatasetSpec, load_dataset
 from mmea_bench.errors import UserError
 from mmea_bench.methods import get_method
+from mmea_bench.observer import Observer
 from mmea_bench.runner import train
 from mmea_bench.settings import parse_assignments
+from mmea_bench.sweep import plan_methods
 
 
 def peak_rss_mb() -> float:
@@ -33,17 +34,14 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-class EpochClock:
+class EpochClock(Observer):
     """Receives the runner's epoch callbacks and keeps when each arrived and the peak memory by then."""
 
     def __init__(self):
         self.arrivals: list[float] = []
         self.peaks: list[float] = []
 
-    def log_metrics(self, metrics: dict[str, float], step: int) -> None:
-        pass
-
-    def on_epoch(self, epoch: int, epochs: int, latest: dict[str, float]) -> None:
+    def epoch_finished(self, epoch: int, epochs: int, latest: dict[str, float]) -> None:
         self.arrivals.append(time.perf_counter())
         self.peaks.append(peak_rss_mb())
 

@@ -11,8 +11,13 @@ a class) whose keyword arguments, with their defaults, are the component's hyper
 ``--set`` may override and what is logged to MLflow. Names are lower-case words joined by hyphens. Registering a
 name that another plugin already registered for the same kind is an error that names both plugins.
 
+How the harness calls each kind's factory is stated once, in :data:`KINDS`; each hook's documentation repeats it
+word for word (a test checks both).
+
 Hooks are called once, lazily, the first time a registry of that kind is needed, never at import time.
 """
+
+from dataclasses import dataclass
 
 import pluggy
 
@@ -20,14 +25,52 @@ hookspec = pluggy.HookspecMarker("mmea_bench")
 hookimpl = pluggy.HookimplMarker("mmea_bench")
 
 
+@dataclass(frozen=True)
+class ComponentKind:
+    """A kind of registered component: the hook that registers it and how the harness calls its factories."""
+
+    name: str
+    hook: str
+    takes_context: bool
+    """The factory's first positional argument is a :class:`~mmea_bench.components.BuildContext`."""
+    takes_params: bool
+    """The factory's keyword arguments are settings (``--set`` keys, dataset parameters)."""
+    returns: str
+
+    @property
+    def signature(self) -> str:
+        """The factory's call as the harness makes it, e.g. ``factory(context: BuildContext, **params) -> Loss``."""
+        arguments = ["context: BuildContext"] * self.takes_context + ["**params"] * self.takes_params
+        return f"factory({', '.join(arguments)}) -> {self.returns}"
+
+    @property
+    def label(self) -> str:
+        """The kind as messages name it: ``pseudo-labeler``."""
+        return self.name.replace("_", "-")
+
+
+KINDS = {
+    kind.name: kind
+    for kind in (
+        ComponentKind("encoder", "register_encoders", True, True, "Encoder"),
+        ComponentKind("fusion", "register_fusions", True, True, "Fusion"),
+        ComponentKind("loss", "register_losses", True, True, "Loss"),
+        ComponentKind("pseudo_labeler", "register_pseudo_labelers", True, True, "PseudoLabeler"),
+        ComponentKind("method", "register_methods", False, False, "Method"),
+        ComponentKind("dataset", "register_datasets", False, True, "KGPair"),
+    )
+}
+"""Every component kind by name: the one statement of each factory's signature."""
+
+
 @hookspec
 def register_encoders(register):
     """Register entity encoders: one modality (structure, relations, attributes, names, images, ...) to vectors.
 
-    The factory is called as ``factory(kg, **params)`` with the loaded :class:`~mmea_bench.data.KGPair`, and returns
-    an :class:`~mmea_bench.components.Encoder` whose ``forward()`` gives one row per entity of both graphs. It
-    raises :class:`~mmea_bench.components.ModalityUnavailable` when the dataset lacks the modality: the method then
-    runs without it, and says so.
+    Factory: ``factory(context: BuildContext, **params) -> Encoder``. ``context.graphs`` holds both graphs (no
+    links). The :class:`~mmea_bench.components.Encoder`'s ``forward()`` gives one row per entity of both graphs. The
+    factory raises :class:`~mmea_bench.components.ModalityUnavailable` when the dataset lacks the modality: the
+    method then runs without it, and says so.
     """
 
 
@@ -35,8 +78,8 @@ def register_encoders(register):
 def register_fusions(register):
     """Register fusions: a dict of per-modality entity matrices to one joint matrix.
 
-    The factory is called as ``factory(modality_dims, **params)`` with ``{modality: dim}`` and returns a
-    :class:`~mmea_bench.components.Fusion`.
+    Factory: ``factory(context: BuildContext, **params) -> Fusion``. ``context.modality_dims`` holds
+    ``{modality: dim}`` of the encoders built.
     """
 
 
@@ -44,10 +87,11 @@ def register_fusions(register):
 def register_losses(register):
     """Register training losses.
 
-    The factory is called as ``factory(**params)`` and returns a :class:`~mmea_bench.components.Loss`: called once
-    per batch of aligned pairs with a :class:`~mmea_bench.components.Batch`, it returns a scalar tensor or a dict of
-    named scalar tensors (summed). A loss may hold parameters (they are trained) and state (it lives in the loss,
-    through the lifecycle methods of :class:`~mmea_bench.components.Component`).
+    Factory: ``factory(context: BuildContext, **params) -> Loss``. ``context.modality_dims`` and
+    ``context.joint_dim`` hold the encoders' and the fusion's output sizes. Called once per batch of aligned pairs
+    with a :class:`~mmea_bench.components.Batch`, the loss returns a scalar tensor or a dict of named scalar tensors
+    (summed). A loss may hold parameters (they are trained) and state (through the lifecycle methods of
+    :class:`~mmea_bench.components.Component`).
     """
 
 
@@ -55,8 +99,9 @@ def register_losses(register):
 def register_pseudo_labelers(register):
     """Register pseudo-labelers: they propose aligned pairs during training, which join the training pairs.
 
-    The factory is called as ``factory(**params)`` and returns a :class:`~mmea_bench.components.PseudoLabeler`,
-    asked at every epoch (``propose``) for its current set of accepted pairs.
+    Factory: ``factory(context: BuildContext, **params) -> PseudoLabeler``. The
+    :class:`~mmea_bench.components.PseudoLabeler` is asked after every epoch (``propose``) for its current set of
+    accepted pairs.
     """
 
 
@@ -64,7 +109,7 @@ def register_pseudo_labelers(register):
 def register_methods(register):
     """Register methods: named recipes of components and their default hyperparameters.
 
-    The factory is called with no arguments and returns a :class:`~mmea_bench.methods.Method`.
+    Factory: ``factory() -> Method``, a :class:`~mmea_bench.methods.Method`.
     """
 
 
@@ -72,6 +117,7 @@ def register_methods(register):
 def register_datasets(register):
     """Register datasets by name.
 
-    The factory is called as ``factory(**params)`` and returns a :class:`~mmea_bench.data.KGPair`. Loading may take
-    time; listing names never loads anything.
+    Factory: ``factory(**params) -> KGPair``, a :class:`~mmea_bench.data.KGPair`. Loading may take time; listing
+    names never loads anything. A :class:`~mmea_bench.data.benchmarks.Benchmark` is such a factory that also
+    declares its folders and download sources, so ``datasets``, ``datasets info`` and ``datasets download`` serve it.
     """

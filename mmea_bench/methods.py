@@ -99,7 +99,7 @@ class MethodConfig:
 
 def get_method(name: str, plugins: PluginManager = plugin_manager) -> Method:
     """The registered method ``name``."""
-    method = plugins.registry("method").get(name).factory()
+    method = plugins.registry("method").get(name).build()
     return replace(method, name=name)
 
 

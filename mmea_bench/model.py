@@ -7,6 +7,7 @@ from torch import nn
 
 from mmea_bench.components.base import (
     BuildContext,
+    Component,
     Embeddings,
     Encoder,
     Fusion,
@@ -14,9 +15,9 @@ from mmea_bench.components.base import (
     ModalityUnavailable,
     PseudoLabeler,
 )
-from mmea_bench.data import KGPair
+from mmea_bench.data import GraphPair
 from mmea_bench.errors import UserError
-from mmea_bench.methods import MethodConfig
+from mmea_bench.methods import ComponentSpec, MethodConfig
 from mmea_bench.plugins import PluginManager, plugin_manager
 
 logger = logging.getLogger(__name__)
@@ -48,36 +49,34 @@ class Assembly:
     """Modality -> why the dataset could not provide it."""
 
     @property
-    def components(self) -> list:
+    def components(self) -> list[Component]:
         """Every component, in the order the runner calls their lifecycle methods."""
         parts = [*self.model.encoders.values(), self.model.fusion, *self.losses.values()]
         return parts + ([self.pseudo_labeler] if self.pseudo_labeler else [])
 
 
-def assemble(config: MethodConfig, kg: KGPair, plugins: PluginManager = plugin_manager) -> Assembly:
-    """Build ``config``'s components for ``kg``; encoders whose modality ``kg`` lacks are skipped and reported."""
-    context = BuildContext(kg)
+def assemble(config: MethodConfig, graphs: GraphPair, plugins: PluginManager = plugin_manager) -> Assembly:
+    """Build ``config``'s components for ``graphs``; encoders of a modality the graphs lack are skipped, reported."""
+    context = BuildContext(graphs)
+
+    def build(kind: str, spec: ComponentSpec):
+        return plugins.registry(kind).get(spec.component).build(context, spec.params)
+
     encoders: dict[str, Encoder] = {}
     skipped: dict[str, str] = {}
     for modality, spec in config.encoders.items():
         try:
-            encoders[modality] = plugins.registry("encoder").get(spec.component).factory(context, **spec.params)
+            encoders[modality] = build("encoder", spec)
         except ModalityUnavailable as reason:
             skipped[modality] = str(reason)
             logger.warning("%s: running without the %s modality: %s", config.method, modality, reason)
     if not encoders:
-        raise UserError(f"method '{config.method}' has no modality that dataset '{kg.name}' provides: {skipped}")
+        raise UserError(f"method '{config.method}' has no modality that dataset '{graphs.name}' provides: {skipped}")
     context.modality_dims = {modality: encoder.out_dim for modality, encoder in encoders.items()}
-    fusion = plugins.registry("fusion").get(config.fusion.component).factory(context, **config.fusion.params)
+    fusion = build("fusion", config.fusion)
     context.joint_dim = fusion.out_dim
-    losses = {
-        name: plugins.registry("loss").get(spec.component).factory(context, **spec.params)
-        for name, spec in config.losses.items()
-    }
-    labeler = None
-    if config.pseudo_labeler is not None:
-        spec = config.pseudo_labeler
-        labeler = plugins.registry("pseudo_labeler").get(spec.component).factory(context, **spec.params)
+    losses = {name: build("loss", spec) for name, spec in config.losses.items()}
+    labeler = build("pseudo_labeler", config.pseudo_labeler) if config.pseudo_labeler is not None else None
     return Assembly(
         model=MultiModalModel(encoders, fusion),
         losses=losses,

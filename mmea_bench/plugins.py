@@ -5,13 +5,14 @@ import inspect
 import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from importlib.metadata import entry_points
+from importlib.metadata import EntryPoint, EntryPoints, entry_points
 from typing import Any
 
 import pluggy
 
 from mmea_bench import hookspecs
 from mmea_bench.errors import PluginError, unknown_name
+from mmea_bench.hookspecs import KINDS
 
 ENTRY_POINT_GROUP = "mmea_bench"
 PLUGINS_ENV = "MMEA_BENCH_PLUGINS"
@@ -27,19 +28,6 @@ DEFAULT_PLUGINS = (
 )
 """The core's own components, always loaded; methods live in plugins and arrive through entry points."""
 
-HOOKS = {
-    "encoder": "register_encoders",
-    "fusion": "register_fusions",
-    "loss": "register_losses",
-    "pseudo_labeler": "register_pseudo_labelers",
-    "method": "register_methods",
-    "dataset": "register_datasets",
-}
-"""Component kind -> the hook that registers it."""
-
-CONTEXT_ARGUMENT = {"encoder", "fusion", "loss", "pseudo_labeler"}
-"""Kinds whose factory takes a build context as first positional argument (not a hyperparameter)."""
-
 
 @dataclass(frozen=True)
 class Registration:
@@ -51,10 +39,15 @@ class Registration:
     plugin: str
     description: str = ""
 
+    def build(self, context: Any = None, params: dict[str, Any] | None = None) -> Any:
+        """Call the factory as :data:`~mmea_bench.hookspecs.KINDS` states for its kind."""
+        kind = KINDS[self.kind]
+        return self.factory(*[context] * kind.takes_context, **(params or {}) if kind.takes_params else {})
+
     def defaults(self) -> dict[str, Any]:
         """The factory's keyword arguments and their defaults: the component's hyperparameters."""
         parameters = list(inspect.signature(self.factory).parameters.values())
-        if self.kind in CONTEXT_ARGUMENT:
+        if KINDS[self.kind].takes_context:
             parameters = parameters[1:]
         return {
             p.name: (None if p.default is inspect.Parameter.empty else p.default)
@@ -74,7 +67,7 @@ class Registry:
         try:
             return self._registrations[name]
         except KeyError:
-            raise unknown_name(self.kind.replace("_", "-"), name, self._registrations) from None
+            raise unknown_name(KINDS[self.kind].label, name, self._registrations) from None
 
     def names(self) -> list[str]:
         return sorted(self._registrations)
@@ -88,7 +81,7 @@ class Registry:
 
 def _registrar(kind: str, plugin: str, found: dict[str, Registration]) -> Callable[..., None]:
     """The ``register`` callable handed to one plugin's hook: records what it contributes, refuses duplicates."""
-    label = kind.replace("_", "-")
+    label = KINDS[kind].label
 
     def register(name: str, factory: Callable[..., Any], description: str = "") -> None:
         if not isinstance(name, str) or not name:
@@ -104,33 +97,48 @@ def _registrar(kind: str, plugin: str, found: dict[str, Registration]) -> Callab
     return register
 
 
+def _origin(entry_point: EntryPoint) -> str:
+    """Where an entry point comes from: ``distribution (module)``."""
+    distribution = entry_point.dist.name if entry_point.dist else "an unknown distribution"
+    return f"{distribution} ({entry_point.value})"
+
+
 class PluginManager:
     """Loads plugins lazily on first use and builds one :class:`Registry` per component kind."""
 
     def __init__(self, load_entry_points: bool = True):
-        self._pm = pluggy.PluginManager(ENTRY_POINT_GROUP)
-        self._pm.add_hookspecs(hookspecs)
+        self._pm = self._new_manager()
         self._load_entry_points = load_entry_points
         self._loaded = False
         self._registries: dict[str, Registry] = {}
 
+    @staticmethod
+    def _new_manager() -> pluggy.PluginManager:
+        manager = pluggy.PluginManager(ENTRY_POINT_GROUP)
+        manager.add_hookspecs(hookspecs)
+        return manager
+
     def _ensure_loaded(self) -> None:
+        """Register the built-in plugins and the entry points, once; a failure leaves nothing half-loaded."""
         if self._loaded:
             return
+        try:
+            for module_name in DEFAULT_PLUGINS:
+                plugin = importlib.import_module(module_name)
+                self._pm.register(plugin, name=module_name.replace("mmea_bench.", "core.", 1))
+            if self._load_entry_points:
+                self._register_entry_points()
+        except BaseException:
+            self._pm = self._new_manager()
+            raise
         self._loaded = True
-        for module_name in DEFAULT_PLUGINS:
-            self._pm.register(importlib.import_module(module_name), name=module_name.replace("mmea_bench.", "core.", 1))
-        if self._load_entry_points:
-            self._register_entry_points()
 
     def _register_entry_points(self) -> None:
-        wanted = os.environ.get(PLUGINS_ENV)
-        allowed = None if wanted is None else {name.strip() for name in wanted.split(",") if name.strip()}
-        for entry_point in entry_points(group=ENTRY_POINT_GROUP):
-            if allowed is not None and entry_point.name not in allowed:
-                continue
-            if self._pm.get_plugin(entry_point.name) is not None:
-                continue
+        found = entry_points(group=ENTRY_POINT_GROUP)
+        for entry_point in self._wanted(found):
+            twins = [_origin(other) for other in found if other.name == entry_point.name]
+            if len(twins) > 1:
+                raise PluginError(f"plugin name '{entry_point.name}' is declared twice: by {' and by '.join(twins)}")
             try:
                 plugin = entry_point.load()
             except Exception as error:
@@ -138,6 +146,18 @@ class PluginManager:
                     f"plugin '{entry_point.name}' ({entry_point.value}) failed to load: {type(error).__name__}: {error}"
                 ) from error
             self._pm.register(plugin, name=entry_point.name)
+
+    @staticmethod
+    def _wanted(found: EntryPoints) -> list[EntryPoint]:
+        """The entry points ``$MMEA_BENCH_PLUGINS`` selects (all when it is unset); a name it lists that no installed
+        package declares is an error."""
+        wanted = os.environ.get(PLUGINS_ENV)
+        if wanted is None:
+            return list(found)
+        names = {name.strip() for name in wanted.split(",") if name.strip()}
+        for name in sorted(names - set(found.names)):
+            raise PluginError(f"{PLUGINS_ENV}: {unknown_name('plugin', name, found.names)}")
+        return [entry_point for entry_point in found if entry_point.name in names]
 
     def register(self, plugin: object, name: str | None = None) -> str:
         """Register a plugin object (a module or an instance with hook implementations) programmatically."""
@@ -153,8 +173,8 @@ class PluginManager:
 
     def registry(self, kind: str) -> Registry:
         """The registry of one component kind (``encoder``, ``fusion``, ``loss``, ...), built on first use."""
-        if kind not in HOOKS:
-            raise unknown_name("component kind", kind, HOOKS)
+        if kind not in KINDS:
+            raise unknown_name("component kind", kind, KINDS)
         self._ensure_loaded()
         if kind not in self._registries:
             self._registries[kind] = Registry(kind, self._collect(kind))
@@ -162,7 +182,8 @@ class PluginManager:
 
     def _collect(self, kind: str) -> dict[str, Registration]:
         found: dict[str, Registration] = {}
-        for impl in getattr(self._pm.hook, HOOKS[kind]).get_hookimpls():
+        hook = KINDS[kind].hook
+        for impl in getattr(self._pm.hook, hook).get_hookimpls():
             arguments = {"register": _registrar(kind, impl.plugin_name, found)} if "register" in impl.argnames else {}
             try:
                 impl.function(**arguments)
@@ -170,14 +191,14 @@ class PluginManager:
                 raise
             except Exception as error:
                 message = f"{type(error).__name__}: {error}"
-                raise PluginError(f"plugin '{impl.plugin_name}' failed in {HOOKS[kind]}: {message}") from error
+                raise PluginError(f"plugin '{impl.plugin_name}' failed in {hook}: {message}") from error
         return found
 
     def plugins(self) -> dict[str, dict[str, list[str]]]:
         """Every loaded plugin with the component names it contributes, by kind."""
         self._ensure_loaded()
         contributions: dict[str, dict[str, list[str]]] = {name: {} for name, _ in self._pm.list_name_plugin()}
-        for kind in HOOKS:
+        for kind in KINDS:
             for registration in self.registry(kind):
                 contributions[registration.plugin].setdefault(kind, []).append(registration.name)
         return contributions

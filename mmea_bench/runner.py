@@ -1,7 +1,10 @@
-"""The one training loop every method runs through: epochs, validation checks, checkpoint selection, one test.
+"""The one training loop every method runs through: set up, epochs, validation checks with checkpoint selection,
+and one test evaluation at the end.
 
 Each epoch embeds every entity once, sums the losses of all batches of training pairs and steps the optimiser
 once: the same gradient as one backward pass per batch, at a fraction of the cost (the whole graph is encoded once).
+Components see the run through a :class:`~mmea_bench.components.TrainingView`: the validation and test links, and
+the gold links that measure pseudo-label precision, stay here.
 """
 
 import copy
@@ -9,63 +12,27 @@ import logging
 import random
 import resource
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 import torch
 from torch import Tensor
 
-from mmea_bench.components.base import Batch, Embeddings
+from mmea_bench.components.base import Batch, PseudoLabelReport, TrainingView
 from mmea_bench.data import KGPair, SeedSplit
 from mmea_bench.errors import UserError
 from mmea_bench.evaluation import evaluate_links
-from mmea_bench.methods import MethodConfig
-from mmea_bench.model import MultiModalModel, assemble
+from mmea_bench.methods import MethodConfig, TrainingConfig
+from mmea_bench.model import Assembly, assemble
+from mmea_bench.observer import Observer
 from mmea_bench.plugins import PluginManager, plugin_manager
 
 logger = logging.getLogger(__name__)
 
-
-@dataclass
-class RunState:
-    """What components see of a run in progress (through their lifecycle methods)."""
-
-    kg: KGPair
-    split: SeedSplit
-    model: MultiModalModel
-    device: torch.device
-    epochs: int
-    epoch: int = 0
-    pseudo_pairs: Tensor = field(default_factory=lambda: torch.empty(0, 2, dtype=torch.long))
-    shared: dict[str, Any] = field(default_factory=dict)
-    """A place for components of one run to offer each other services (e.g. a momentum encoder's embeddings)."""
-    _cached: Embeddings | None = None
-
-    def embed(self) -> Embeddings:
-        """Every entity's embeddings in evaluation mode, without gradients; cached until the next optimiser step."""
-        if self._cached is None:
-            was_training = self.model.training
-            self.model.eval()
-            with torch.no_grad():
-                self._cached = self.model()
-            self.model.train(was_training)
-        return self._cached
-
-    def forget_embeddings(self) -> None:
-        self._cached = None
-
-    def train_pairs(self) -> Tensor:
-        """Training seeds plus the pseudo-labelled pairs accepted so far."""
-        return torch.cat([self.split.train, self.pseudo_pairs])
-
-
-class RunObserver(Protocol):
-    """Receives a run's progress and metrics (the tracker and the progress bar implement it)."""
-
-    def log_metrics(self, metrics: dict[str, float], step: int) -> None: ...
-
-    def on_epoch(self, epoch: int, epochs: int, latest: dict[str, float]) -> None: ...
+OPTIMIZERS = {"adamw": torch.optim.AdamW, "adam": torch.optim.Adam, "sgd": torch.optim.SGD}
 
 
 @dataclass
@@ -104,11 +71,15 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def _optimizer(name: str, parameters: list, lr: float, weight_decay: float) -> torch.optim.Optimizer:
-    optimizers = {"adamw": torch.optim.AdamW, "adam": torch.optim.Adam, "sgd": torch.optim.SGD}
-    if name not in optimizers:
-        raise UserError(f"optimizer '{name}' is not one of {', '.join(optimizers)}")
-    return optimizers[name](parameters, lr=lr, weight_decay=weight_decay)
+@contextmanager
+def deterministic_on_cpu(device: torch.device) -> Iterator[None]:
+    """Deterministic kernels on the CPU (some default ones accumulate in a thread-dependent order), restored after."""
+    previous = torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled()
+    torch.use_deterministic_algorithms(device.type == "cpu" or previous[0], warn_only=True)
+    try:
+        yield
+    finally:
+        torch.use_deterministic_algorithms(previous[0], warn_only=previous[1])
 
 
 def _peak_memory_mb(device: torch.device) -> float:
@@ -117,15 +88,36 @@ def _peak_memory_mb(device: torch.device) -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-class _Silent:
-    def log_metrics(self, metrics: dict[str, float], step: int) -> None:
-        pass
+@dataclass
+class Selection:
+    """Keeps the checkpoint with the best validation score; counts checks without improvement (early stopping)."""
 
-    def on_epoch(self, epoch: int, epochs: int, latest: dict[str, float]) -> None:
-        pass
+    key: str
+    lower_is_better: bool
+    patience: int
+    score: float | None = None
+    state: dict[str, Any] = field(default_factory=dict)
+    metrics: dict[str, float] = field(default_factory=dict)
+    epoch: int = 0
+    stale: int = 0
+
+    @classmethod
+    def of(cls, settings: TrainingConfig) -> "Selection":
+        scorer = "csls" if settings.csls_k > 0 else "cosine"
+        return cls(f"valid_{scorer}_{settings.select_metric}", settings.select_metric == "mr", settings.patience)
+
+    def update(self, metrics: dict[str, float], epoch: int, model: torch.nn.Module) -> bool:
+        """Record a check; True when training should stop (``patience`` checks without improvement)."""
+        score = metrics[self.key]
+        if self.score is None or (score < self.score if self.lower_is_better else score > self.score):
+            self.score, self.epoch, self.metrics, self.stale = score, epoch, metrics, 0
+            self.state = copy.deepcopy(model.state_dict())
+            return False
+        self.stale += 1
+        return bool(self.patience) and self.stale >= self.patience
 
 
-def _pseudo_label_metrics(report, gold_right: Tensor) -> dict[str, float]:
+def _pseudo_label_metrics(report: PseudoLabelReport, gold_right: Tensor) -> dict[str, float]:
     def precision(pairs: Tensor) -> float:
         return float((gold_right[pairs[:, 0]] == pairs[:, 1]).float().mean()) if len(pairs) else 0.0
 
@@ -139,6 +131,119 @@ def _pseudo_label_metrics(report, gold_right: Tensor) -> dict[str, float]:
     }
 
 
+class Training:
+    """One run in progress: :meth:`epoch` trains, :meth:`pseudo_label` and :meth:`check` follow it, :meth:`finish`
+    restores the selected checkpoint and evaluates the test links once."""
+
+    def __init__(self, config: MethodConfig, kg: KGPair, split: SeedSplit, seed: int, device: torch.device,
+                 plugins: PluginManager = plugin_manager):  # fmt: skip
+        self.config, self.settings, self.kg, self.device = config, config.training, kg, device
+        self.started = time.perf_counter()
+        if device.type == "cuda":
+            torch.cuda.reset_peak_memory_stats(device)
+        seed_everything(seed)
+        graphs = kg.graphs()
+        self.assembly: Assembly = assemble(config, graphs, plugins)
+        self.model = self.assembly.model.to(device)
+        self.losses = {name: loss.to(device) for name, loss in self.assembly.losses.items()}
+        self.valid, self.test = split.valid.to(device), split.test.to(device)
+        seeds = split.train.to(device).clone()  # its own storage: the split's tensors are views of all links
+        self.view = TrainingView(graphs, seeds, self.model, device, self.settings.epochs, self.assembly.components)
+        self.optimizer = self._optimizer()
+        for component in self.assembly.components:
+            component.setup(self.view)
+        self.gold_right = torch.full((kg.num_entities[0],), -1, dtype=torch.long, device=device)
+        self.gold_right[kg.links[:, 0].to(device)] = kg.links[:, 1].to(device)
+        self.selection = Selection.of(self.settings)
+        self.shuffle = torch.Generator().manual_seed(seed)
+        self.first_pseudo_labels: int | None = None
+
+    def _optimizer(self) -> torch.optim.Optimizer:
+        settings = self.settings
+        if settings.optimizer not in OPTIMIZERS:
+            raise UserError(f"optimizer '{settings.optimizer}' is not one of {', '.join(OPTIMIZERS)}")
+        modules = (self.model, *self.losses.values())
+        trainable = [p for module in modules for p in module.parameters() if p.requires_grad]
+        return OPTIMIZERS[settings.optimizer](trainable, lr=settings.lr, weight_decay=settings.weight_decay)
+
+    def epoch(self, epoch: int) -> dict[str, Tensor]:
+        """One optimiser step on the losses of every batch of training pairs; returns ``train_loss`` (the weighted
+        total) and each loss's sum over the batches (``train_loss_<name>``)."""
+        self.view.epoch = epoch
+        self.model.train()
+        settings = self.settings
+        bfloat16 = settings.amp and self.device.type == "cuda"
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=bfloat16):
+            embeddings = self.model()
+            pairs = self.view.train_pairs()
+            pairs = pairs[torch.randperm(len(pairs), generator=self.shuffle).to(self.device)]
+            totals = {name: torch.zeros((), device=self.device) for name in self.losses}
+            for start in range(0, len(pairs), settings.batch_size):
+                batch = Batch(pairs[start : start + settings.batch_size], embeddings, self.view)
+                for name, loss in self.losses.items():
+                    value = loss(batch)
+                    totals[name] = totals[name] + (sum(value.values()) if isinstance(value, dict) else value)
+            total = sum(self.assembly.loss_weights[name] * value for name, value in totals.items())
+        self.optimizer.zero_grad(set_to_none=True)
+        total.backward()
+        self.optimizer.step()
+        self.view.forget_embeddings()
+        for component in self.assembly.components:
+            component.after_step(self.view)
+        return {f"train_loss_{name}": value for name, value in totals.items()} | {"train_loss": total}
+
+    def pseudo_label(self, epoch: int) -> dict[str, float]:
+        """Ask the pseudo-labeler for its pairs; the window's metrics (with precision) when it reported."""
+        labeler = self.assembly.pseudo_labeler
+        report = labeler.propose(self.view) if labeler is not None else None
+        if report is None:
+            return {}
+        self.view.pseudo_pairs = report.accepted.to(self.device)
+        if self.first_pseudo_labels is None and len(report.accepted):
+            self.first_pseudo_labels = epoch
+        return _pseudo_label_metrics(report, self.gold_right)
+
+    def evaluate(self, links: Tensor, prefix: str) -> dict[str, float]:
+        joint = self.view.embed()["joint"].float()
+        settings = self.settings
+        metrics = evaluate_links(joint, links, self.kg.num_entities, settings.csls_k, settings.eval_candidates)
+        return {f"{prefix}_{key}": value for key, value in metrics.items()}
+
+    def check(self, epoch: int, losses: dict[str, Tensor]) -> tuple[dict[str, float], bool]:
+        """Validation metrics, losses, modality weights and component metrics; True when patience ran out."""
+        metrics = self.evaluate(self.valid, "valid")
+        metrics.update({name: float(value.detach()) for name, value in losses.items()})
+        metrics.update({f"weight_{m}": w for m, w in self.model.fusion.modality_weights().items()})
+        for component in self.assembly.components:
+            metrics.update(component.on_check(self.view))
+        return metrics, self.selection.update(metrics, epoch, self.model)
+
+    def finish(self, epochs_trained: int) -> RunOutcome:
+        """Restore the selected checkpoint and evaluate the test links, once."""
+        if self.assembly.pseudo_labeler is not None and (
+            self.first_pseudo_labels is None or self.first_pseudo_labels >= epochs_trained
+        ):
+            logger.warning(
+                "%s: no pseudo-labels were accepted before the last epoch (%d), so none took part in training; "
+                "an earlier pseudo_labeler.start or a shorter pseudo_labeler.window fits this budget",
+                self.config.method,
+                epochs_trained,
+            )
+        self.model.load_state_dict(self.selection.state)
+        self.view.forget_embeddings()
+        return RunOutcome(
+            test=self.evaluate(self.test, "test"),
+            best_valid=self.selection.metrics,
+            best_epoch=self.selection.epoch,
+            epochs_trained=epochs_trained,
+            skipped=self.assembly.skipped,
+            modalities=list(self.model.encoders),
+            seconds=time.perf_counter() - self.started,
+            peak_memory_mb=_peak_memory_mb(self.device),
+            device=str(self.device),
+        )
+
+
 def train(
     config: MethodConfig,
     kg: KGPair,
@@ -146,131 +251,26 @@ def train(
     *,
     seed: int = 0,
     device: str = "auto",
-    observer: RunObserver | None = None,
+    observer: Observer | None = None,
     plugins: PluginManager = plugin_manager,
 ) -> RunOutcome:
-    """Train ``config`` on ``kg``'s training seeds, select on validation, and evaluate the test links once.
-
-    On the CPU, deterministic kernels are used (some default ones accumulate in a thread-dependent order), so the
-    same seed gives the same numbers.
-    """
+    """Train ``config`` on ``kg``'s training seeds, select on validation, and evaluate the test links once."""
+    observer = observer or Observer()
     target = resolve_device(device)
-    previous = torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled()
-    torch.use_deterministic_algorithms(target.type == "cpu" or previous[0], warn_only=True)
-    try:
-        return _train(config, kg, split, seed, target, observer or _Silent(), plugins)
-    finally:
-        torch.use_deterministic_algorithms(previous[0], warn_only=previous[1])
-
-
-def _train(
-    config: MethodConfig,
-    kg: KGPair,
-    split: SeedSplit,
-    seed: int,
-    target: torch.device,
-    observer: RunObserver,
-    plugins: PluginManager,
-) -> RunOutcome:
-    settings = config.training
-    started = time.perf_counter()
-    if target.type == "cuda":
-        torch.cuda.reset_peak_memory_stats(target)
-    seed_everything(seed)
-    assembly = assemble(config, kg, plugins)
-    model = assembly.model.to(target)
-    losses = {name: loss.to(target) for name, loss in assembly.losses.items()}
-    split = SeedSplit(*(part.to(target) for part in (split.train, split.valid, split.test)))
-    run = RunState(
-        kg, split, model, target, settings.epochs, pseudo_pairs=torch.empty(0, 2, dtype=torch.long, device=target)
-    )
-    parameters = [p for module in (model, *losses.values()) for p in module.parameters() if p.requires_grad]
-    optimizer = _optimizer(settings.optimizer, parameters, settings.lr, settings.weight_decay)
-    for component in assembly.components:
-        component.setup(run)
-
-    gold_right = torch.full((kg.num_entities[0],), -1, dtype=torch.long, device=target)
-    gold_right[kg.links[:, 0].to(target)] = kg.links[:, 1].to(target)
-    scorer = "csls" if settings.csls_k > 0 else "cosine"
-    select_key = f"valid_{scorer}_{settings.select_metric}"
-    lower_is_better = settings.select_metric == "mr"
-    best_score, best_state, best_valid, best_epoch, stale = None, None, {}, 0, 0
-    latest: dict[str, float] = {}
-    shuffle = torch.Generator().manual_seed(seed)
-
-    def evaluate(links: Tensor, prefix: str) -> dict[str, float]:
-        joint = run.embed()["joint"].float()
-        metrics = evaluate_links(joint, links, kg.num_entities, settings.csls_k, settings.eval_candidates)
-        return {f"{prefix}_{key}": value for key, value in metrics.items()}
-
-    epoch, first_pseudo_labels = 0, None
-    for epoch in range(1, settings.epochs + 1):
-        run.epoch = epoch
-        model.train()
-        with torch.autocast(target.type, dtype=torch.bfloat16, enabled=settings.amp and target.type == "cuda"):
-            embeddings = model()
-            pairs = run.train_pairs()
-            pairs = pairs[torch.randperm(len(pairs), generator=shuffle).to(target)]
-            totals = {name: torch.zeros((), device=target) for name in losses}
-            for start in range(0, len(pairs), settings.batch_size):
-                batch = Batch(pairs[start : start + settings.batch_size], embeddings, run)
-                for name, loss in losses.items():
-                    value = loss(batch)
-                    totals[name] = totals[name] + (sum(value.values()) if isinstance(value, dict) else value)
-            total = sum(assembly.loss_weights[name] * value for name, value in totals.items())
-        optimizer.zero_grad(set_to_none=True)
-        total.backward()
-        optimizer.step()
-        run.forget_embeddings()
-        for component in assembly.components:
-            component.after_step(run)
-
-        if assembly.pseudo_labeler is not None:
-            report = assembly.pseudo_labeler.propose(run)
-            if report is not None:
-                run.pseudo_pairs = report.accepted.to(target)
-                observer.log_metrics(_pseudo_label_metrics(report, gold_right), epoch)
-                if first_pseudo_labels is None and len(report.accepted):
-                    first_pseudo_labels = epoch
-
-        if epoch % settings.check_every == 0 or epoch == settings.epochs:
-            metrics = evaluate(split.valid, "valid")
-            metrics.update({f"train_loss_{name}": float(value.detach()) for name, value in totals.items()})
-            metrics["train_loss"] = float(total.detach())
-            metrics.update({f"weight_{m}": w for m, w in model.fusion.modality_weights().items()})
-            for component in assembly.components:
-                metrics.update(component.on_check(run))
-            observer.log_metrics(metrics, epoch)
-            latest = metrics
-            score = metrics[select_key]
-            if best_score is None or (score < best_score if lower_is_better else score > best_score):
-                best_score, best_epoch, best_valid, stale = score, epoch, metrics, 0
-                best_state = copy.deepcopy(model.state_dict())
-            else:
-                stale += 1
-                if settings.patience and stale >= settings.patience:
-                    observer.on_epoch(epoch, settings.epochs, latest)
-                    break
-        observer.on_epoch(epoch, settings.epochs, latest)
-
-    if assembly.pseudo_labeler is not None and (first_pseudo_labels is None or first_pseudo_labels >= epoch):
-        logger.warning(
-            "%s: no pseudo-labels were accepted before the last epoch (%d), so none took part in training; "
-            "an earlier pseudo_labeler.start or a shorter pseudo_labeler.window fits this budget",
-            config.method,
-            epoch,
-        )
-    model.load_state_dict(best_state)
-    run.forget_embeddings()
-    test = evaluate(split.test, "test")
-    return RunOutcome(
-        test=test,
-        best_valid=best_valid,
-        best_epoch=best_epoch,
-        epochs_trained=epoch,
-        skipped=assembly.skipped,
-        modalities=list(model.encoders),
-        seconds=time.perf_counter() - started,
-        peak_memory_mb=_peak_memory_mb(target),
-        device=str(target),
-    )
+    epochs = config.training.epochs
+    with deterministic_on_cpu(target):
+        training = Training(config, kg, split, seed, target, plugins)
+        latest: dict[str, float] = {}
+        epoch = 0
+        for epoch in range(1, epochs + 1):
+            losses = training.epoch(epoch)
+            if pseudo := training.pseudo_label(epoch):
+                observer.metrics_logged(pseudo, epoch)
+            stop = False
+            if epoch % config.training.check_every == 0 or epoch == epochs:
+                latest, stop = training.check(epoch, losses)
+                observer.metrics_logged(latest, epoch)
+            observer.epoch_finished(epoch, epochs, latest)
+            if stop:
+                break
+        return training.finish(epoch)

@@ -12,8 +12,8 @@ class DegreeEncoder(Encoder):
 
     def __init__(self, context, dim: int = 8):
         super().__init__()
-        kg = context.kg
-        degree = torch.bincount(kg.edge_index[0], minlength=kg.num_entity_total).float().log()
+        graphs = context.graphs
+        degree = torch.bincount(graphs.edge_index[0], minlength=graphs.num_entity_total).float().log()
         self.register_buffer("degree", degree[:, None])
         self.linear = torch.nn.Linear(1, dim)
         self.out_dim = dim

@@ -94,14 +94,14 @@ def test_an_unreachable_tracking_uri_is_one_line_with_exit_code_2():
 
 
 class Explodes(Loss):
-    """Raises ``error`` on the first batch of any run at ratio 0.5."""
+    """Raises ``error`` on the first batch of any run at ratio 0.5 (seeds for over 35 % of KG1; 0.3 gives ~27 %)."""
 
     def __init__(self, context, error: str = "value"):
         super().__init__()
         self.error = error
 
     def forward(self, batch):
-        if len(batch.run.split.train) > 0.4 * len(batch.run.kg.links):
+        if len(batch.view.seeds) > 0.35 * batch.view.graphs.num_entities[0]:
             raise KeyboardInterrupt if self.error == "interrupt" else ValueError("loss exploded")
         return torch.zeros((), requires_grad=True)
 

@@ -93,7 +93,7 @@ def test_graph_attention_never_allocates_an_edge_by_feature_or_a_node_by_node_te
 
 @pytest.mark.parametrize("diagonal", [True, False])
 def test_gat_encoder_embeds_every_entity_of_both_graphs(tiny_kg, diagonal):
-    encoder = GATEncoder(BuildContext(tiny_kg), dim=8, heads=2, diagonal=diagonal)
+    encoder = GATEncoder(BuildContext(tiny_kg.graphs()), dim=8, heads=2, diagonal=diagonal)
     embeddings = encoder()
     assert embeddings.shape == (tiny_kg.num_entity_total, 8) and encoder.out_dim == 8
     embeddings.sum().backward()
@@ -119,17 +119,17 @@ def test_character_bigrams_mark_the_start_and_end_of_a_name():
 def test_char_encoder_makes_similar_spellings_similar(tiny_kg):
     names = ["berlin", "berlinn", "madrid", ""] + ["x"] * (tiny_kg.num_entity_total - 4)
     kg = dataclasses.replace(tiny_kg, entity_names=names)
-    encoder = CharacterBigramEncoder(BuildContext(kg), dim=6)
+    encoder = CharacterBigramEncoder(BuildContext(kg.graphs()), dim=6)
     assert encoder().shape == (kg.num_entity_total, 6)
     features = encoder.features
     assert features[0] @ features[1] > 0.8 > features[0] @ features[2]
     assert features[3].abs().sum() == 0
     with pytest.raises(ModalityUnavailable, match="no entity names"):
-        CharacterBigramEncoder(BuildContext(dataclasses.replace(tiny_kg, entity_names=None)))
+        CharacterBigramEncoder(BuildContext(dataclasses.replace(tiny_kg.graphs(), entity_names=None)))
 
 
 def aligned_batch(vectors: dict[str, torch.Tensor], pairs: torch.Tensor) -> Batch:
-    return Batch(pairs=pairs, embeddings=vectors, run=None)
+    return Batch(pairs=pairs, embeddings=vectors, view=None)
 
 
 def test_batch_similarities_put_counterparts_at_offset_b_are_shared_and_mask_self_similarity():
@@ -145,7 +145,7 @@ def test_batch_similarities_put_counterparts_at_offset_b_are_shared_and_mask_sel
 
 
 def test_icl_is_the_two_way_info_nce_with_in_batch_negatives_of_both_graphs(tiny_kg):
-    context = BuildContext(tiny_kg, modality_dims=MODALITIES)
+    context = BuildContext(tiny_kg.graphs(), modality_dims=MODALITIES)
     loss = IntraModalContrastiveLoss(context, temperature=0.1, uncertainty=False)
     pairs = torch.tensor([[0, 2], [1, 3]])
     coinciding = {name: torch.eye(4, dtype=torch.double)[[0, 1, 0, 1]] for name in [*MODALITIES, "joint"]}
@@ -155,7 +155,7 @@ def test_icl_is_the_two_way_info_nce_with_in_batch_negatives_of_both_graphs(tiny
 
 def test_icl_is_lowest_when_pairs_coincide_and_its_gradient_reaches_vectors_and_weights(tiny_kg):
     torch.manual_seed(0)
-    loss = IntraModalContrastiveLoss(BuildContext(tiny_kg, modality_dims=MODALITIES))
+    loss = IntraModalContrastiveLoss(BuildContext(tiny_kg.graphs(), modality_dims=MODALITIES))
     pairs = torch.stack([torch.arange(8), torch.arange(8, 16)], dim=1)
     base = torch.randn(8, 4)
     coinciding = torch.cat([base, base])
@@ -174,7 +174,7 @@ def test_icl_is_lowest_when_pairs_coincide_and_its_gradient_reaches_vectors_and_
 
 def test_ial_is_zero_when_a_modality_agrees_with_the_joint_embedding_and_never_moves_the_joint(tiny_kg):
     torch.manual_seed(0)
-    loss = InterModalAlignmentLoss(BuildContext(tiny_kg, modality_dims=MODALITIES), uncertainty=False)
+    loss = InterModalAlignmentLoss(BuildContext(tiny_kg.graphs(), modality_dims=MODALITIES), uncertainty=False)
     pairs = torch.stack([torch.arange(5), torch.arange(5, 10)], dim=1)
     joint = torch.randn(10, 4, requires_grad=True)
     agreeing = {"structure": joint.detach() * 3, "image": joint.detach().clone(), "joint": joint}

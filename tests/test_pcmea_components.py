@@ -2,9 +2,8 @@ import pytest
 import torch
 from torch import nn
 
-from mmea_bench.components import Batch, BuildContext
-from mmea_bench.data import KGPair, SeedSplit
-from mmea_bench.runner import RunState
+from mmea_bench.components import Batch, BuildContext, TrainingView
+from mmea_bench.data import GraphPair
 from mmea_pcmea.calibration import CalibratedPseudoLabeler
 from mmea_pcmea.momentum import MomentumContrastLoss, momentum_copy, momentum_update
 from mmea_pcmea.mutual_information import MineEstimator, MutualInformationLoss, donsker_varadhan
@@ -33,12 +32,12 @@ def test_the_mine_bound_is_higher_for_dependent_than_for_independent_inputs():
 
 
 def test_the_mi_loss_trains_its_estimators_and_reports_estimates(tiny_kg):
-    context = BuildContext(tiny_kg, {"image": 4, "name": 4}, joint_dim=8)
+    context = BuildContext(tiny_kg.graphs(), {"image": 4, "name": 4}, joint_dim=8)
     loss = MutualInformationLoss(context, hidden=16)
     embeddings = {"image": torch.randn(tiny_kg.num_entity_total, 4, requires_grad=True)}
     embeddings["name"] = torch.randn(tiny_kg.num_entity_total, 4)
     embeddings["joint"] = torch.cat([embeddings["image"], embeddings["name"]], dim=1)
-    value = loss(Batch(tiny_kg.links[:32], embeddings, run=None))
+    value = loss(Batch(tiny_kg.links[:32], embeddings, view=None))
     value.backward()
     assert value.shape == ()
     assert embeddings["image"].grad.abs().sum() > 0
@@ -79,24 +78,25 @@ class FixedEmbeddings(nn.Module):
         return {"joint": self.joint}
 
 
-def toy_run(joint):
-    kg = KGPair("toy", (4, 4), torch.empty(0, 3, dtype=torch.long), 0, torch.tensor([[i, 4 + i] for i in range(4)]))
-    split = SeedSplit(torch.tensor([[0, 4]]), torch.tensor([[1, 5]]), torch.tensor([[2, 6], [3, 7]]))
-    return kg, RunState(kg, split, FixedEmbeddings(joint), torch.device("cpu"), epochs=40)
+def toy_run(joint, components=()):
+    """Four entities a side, (0, 4) the one training seed, at epoch 0 of 40."""
+    graphs = GraphPair("toy", (4, 4), torch.empty(0, 3, dtype=torch.long), 0)
+    view = TrainingView(graphs, torch.tensor([[0, 4]]), FixedEmbeddings(joint), torch.device("cpu"), 40, components)
+    return graphs, view
 
 
 def test_calibration_never_accepts_a_pair_seen_in_only_one_window():
     identity = torch.eye(4)
     aligned = torch.cat([identity, identity])  # every left entity i matches right entity 4 + i
     swapped = torch.cat([identity, identity[[0, 2, 1, 3]]])  # entities 1 and 2 swap their matches
-    kg, run = toy_run(aligned)
-    labeler = CalibratedPseudoLabeler(BuildContext(kg), start=0.25, step=5, window=10)
-    labeler.setup(run)
+    graphs, view = toy_run(aligned)
+    labeler = CalibratedPseudoLabeler(BuildContext(graphs), start=0.25, step=5, window=10)
+    labeler.setup(view)
     reports = {}
     for epoch, joint in [(10, aligned), (15, aligned), (20, swapped), (25, swapped), (30, aligned), (35, aligned)]:
-        run.epoch, run.model.joint = epoch, joint
-        run.forget_embeddings()
-        reports[epoch] = labeler.propose(run)
+        view.epoch, view.model.joint = epoch, joint
+        view.forget_embeddings()
+        reports[epoch] = labeler.propose(view)
     assert reports[10] is None and reports[20] is None
     assert reports[15].added == 0  # first window: stable, but seen in one window only
     accepted_25 = sorted(map(tuple, reports[25].accepted.tolist()))
@@ -108,30 +108,30 @@ def test_calibration_removes_accepted_pairs_that_stop_agreeing():
     identity = torch.eye(4)
     aligned = torch.cat([identity, identity])
     swapped = torch.cat([identity, identity[[0, 1, 3, 2]]])
-    kg, run = toy_run(aligned)
-    labeler = CalibratedPseudoLabeler(BuildContext(kg), start=0.25, step=10, window=10)
-    labeler.setup(run)
+    graphs, view = toy_run(aligned)
+    labeler = CalibratedPseudoLabeler(BuildContext(graphs), start=0.25, step=10, window=10)
+    labeler.setup(view)
     for epoch in (10, 20):
-        run.epoch = epoch
-        report = labeler.propose(run)
+        view.epoch = epoch
+        report = labeler.propose(view)
     assert sorted(map(tuple, report.accepted.tolist())) == [(1, 5), (2, 6), (3, 7)]
-    run.epoch, run.model.joint = 30, swapped
-    run.forget_embeddings()
-    report = labeler.propose(run)
+    view.epoch, view.model.joint = 30, swapped
+    view.forget_embeddings()
+    report = labeler.propose(view)
     assert report.removed == 2 and sorted(map(tuple, report.accepted.tolist())) == [(1, 5)]
 
 
 def test_momentum_contrast_is_zero_before_ts_and_contrasts_after(tiny_kg):
-    kg, run = toy_run(torch.randn(8, 4, requires_grad=True))
-    loss = MomentumContrastLoss(BuildContext(kg), kappa=0.5, rho=1, ts=0.5)
-    loss.setup(run)
+    graphs, view = toy_run(torch.randn(8, 4, requires_grad=True))
+    loss = MomentumContrastLoss(BuildContext(graphs, joint_dim=4), kappa=0.5, rho=1, ts=0.5)
+    loss.setup(view)
     pairs = torch.tensor([[1, 5], [2, 6]])
-    run.epoch = 10
-    assert loss(Batch(pairs, run.model(), run)).item() == 0.0
-    run.epoch = 20
-    value = loss(Batch(pairs, run.model(), run))
+    view.epoch = 10
+    assert loss(Batch(pairs, view.model(), view)).item() == 0.0
+    view.epoch = 20
+    value = loss(Batch(pairs, view.model(), view))
     assert value.item() > 0
     value.backward()
-    assert run.model.joint.grad.abs().sum() > 0
+    assert view.model.joint.grad.abs().sum() > 0
     with pytest.raises(ValueError):
-        MomentumContrastLoss(BuildContext(kg), kappa=1.5)
+        MomentumContrastLoss(BuildContext(graphs), kappa=1.5)

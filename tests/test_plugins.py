@@ -62,3 +62,28 @@ def test_plugins_lists_contributions_by_kind():
     contributions = plugin_manager.plugins()
     assert contributions["gcn-align"] == {"method": ["gcn-align"]}
     assert "margin" in contributions["core.components.losses"]["loss"]
+
+
+def test_an_unknown_plugin_name_in_the_environment_is_an_error(monkeypatch):
+    monkeypatch.setenv("MMEA_BENCH_PLUGINS", "gcn-align,mcleaa")
+    with pytest.raises(PluginError, match="MMEA_BENCH_PLUGINS: unknown plugin 'mcleaa'. Did you mean 'mclea'"):
+        PluginManager().registry("method")
+
+
+def installed_distribution(folder, name: str, entry_points: str) -> None:
+    """Metadata of an installed distribution ``name`` declaring ``entry_points`` (entry_points.txt syntax)."""
+    info = folder / f"{name.replace('-', '_')}-1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: 1.0\n")
+    (info / "entry_points.txt").write_text(entry_points)
+
+
+def test_two_packages_declaring_one_plugin_name_is_an_error(tmp_path, monkeypatch):
+    installed_distribution(tmp_path, "first-plugins", "[mmea_bench]\ntwin = first_plugins.twin\n")
+    installed_distribution(tmp_path, "second-plugins", "[mmea_bench]\ntwin = second_plugins.twin\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    with pytest.raises(PluginError, match="plugin name 'twin' is declared twice") as error:
+        PluginManager().registry("method")
+    assert "first-plugins (first_plugins.twin)" in str(error.value)
+    assert "second-plugins (second_plugins.twin)" in str(error.value)
+    assert "\n" not in str(error.value)

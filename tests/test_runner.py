@@ -2,18 +2,16 @@ import logging
 
 from mmea_bench.data import split_links
 from mmea_bench.methods import configure, get_method
+from mmea_bench.observer import Observer
 from mmea_bench.runner import train
 
 
-class Recorder:
+class Recorder(Observer):
     def __init__(self):
         self.metrics = []
 
-    def log_metrics(self, metrics, step):
+    def metrics_logged(self, metrics, step):
         self.metrics.append((step, metrics))
-
-    def on_epoch(self, epoch, epochs, latest):
-        pass
 
 
 def run_tiny(kg, settings, seed=0, without=()):

@@ -7,6 +7,7 @@ from mmea_bench import api
 from mmea_bench.cli import cli, console
 from mmea_bench.cli.results import leaderboard_command, tabulate
 from mmea_bench.errors import UserError
+from mmea_bench.observer import Observer
 from mmea_bench.settings import parse_assignments
 from mmea_bench.tracking import DEFAULT_EXPERIMENT
 
@@ -18,7 +19,7 @@ def _ratios(text: str) -> list[float]:
         raise UserError(f"--ratios {text}: expected numbers separated by commas, such as 0.2,0.5,0.8") from None
 
 
-class SweepProgress:
+class SweepProgress(Observer):
     """Rich progress bars: one over the sweep, one over the current run's epochs with its latest validation Hits@1."""
 
     def __init__(self, progress: Progress):
@@ -35,7 +36,7 @@ class SweepProgress:
         self.label = label
         self.run = self.progress.add_task(label, total=epochs)
 
-    def epoch(self, epoch: int, epochs: int, latest: dict[str, float]) -> None:
+    def epoch_finished(self, epoch: int, epochs: int, latest: dict[str, float]) -> None:
         hits = next((value for key, value in latest.items() if key.endswith("_hits_at_1") and "2" not in key), None)
         text = self.label + (f"  valid H@1 {hits:.3f}" if hits is not None else "")
         self.progress.update(self.run, completed=epoch, description=text)

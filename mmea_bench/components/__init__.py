@@ -11,6 +11,8 @@ from mmea_bench.components.base import (
     ModalityUnavailable,
     PseudoLabeler,
     PseudoLabelReport,
+    Service,
+    TrainingView,
 )
 
 __all__ = [
@@ -24,4 +26,6 @@ __all__ = [
     "ModalityUnavailable",
     "PseudoLabeler",
     "PseudoLabelReport",
+    "Service",
+    "TrainingView",
 ]

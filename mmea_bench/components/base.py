@@ -1,22 +1,27 @@
-"""The component contracts: what an encoder, a fusion, a loss and a pseudo-labeler are, and when the runner calls them.
+"""The component contracts: what an encoder, a fusion, a loss and a pseudo-labeler are, what they are built from
+(:class:`BuildContext`), and what they see of a run (:class:`TrainingView`).
 
-Every component may override the lifecycle methods of :class:`Component`; the runner calls them on all components
-of a run, so stateful mechanisms (a momentum copy, an estimator, a labeler's history) live in their component.
+Both hold the two graphs, the training seeds and what training produces, never the validation or test links: those
+stay with the runner and the evaluation. Every component may override the lifecycle methods of :class:`Component`;
+the runner calls them on all components of a run, so stateful mechanisms (a momentum copy, an estimator, a labeler's
+history) live in their component.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TypeVar
 
+import torch
 from torch import Tensor, nn
 
-if TYPE_CHECKING:
-    from mmea_bench.data import KGPair
-    from mmea_bench.runner import RunState
+from mmea_bench.data.kgpair import GraphPair
 
 Embeddings = dict[str, Tensor]
 """Entity matrices by modality, (N, d) each, plus ``"joint"``: the fused embedding."""
+
+S = TypeVar("S", bound="Service")
 
 
 class ModalityUnavailable(Exception):
@@ -25,23 +30,84 @@ class ModalityUnavailable(Exception):
 
 @dataclass
 class BuildContext:
-    """What a component factory receives first: the dataset, and (for fusions and losses) the encoders' output sizes."""
+    """What a component factory receives first: the two graphs and, for fusions and losses, the encoders' output
+    sizes (and for losses the fused size)."""
 
-    kg: KGPair
+    graphs: GraphPair
     modality_dims: dict[str, int] = field(default_factory=dict)
     joint_dim: int = 0
+
+
+class Service:
+    """An interface that a component offers the other components of its run.
+
+    A component offers a service by subclassing its interface; another finds it with :meth:`TrainingView.service`.
+    """
+
+
+class TrainingView:
+    """What components see of a run in progress: the graphs, the training seeds, the accepted pseudo-pairs, the epoch
+    and budget, the device, the model's embeddings and the services other components offer.
+
+    The runner updates ``epoch`` and ``pseudo_pairs``; components read them.
+    """
+
+    def __init__(
+        self,
+        graphs: GraphPair,
+        seeds: Tensor,
+        model: nn.Module,
+        device: torch.device,
+        epochs: int,
+        components: Sequence[Component] = (),
+    ):
+        self.graphs = graphs
+        self.seeds = seeds
+        """(S, 2) long: the training seed pairs (KG1 entity, KG2 entity)."""
+        self.model = model
+        self.device = device
+        self.epochs = epochs
+        """The epoch budget."""
+        self.epoch = 0
+        """The epoch in progress (during a step) or just trained (after it), from 1."""
+        self.pseudo_pairs = torch.empty(0, 2, dtype=torch.long, device=device)
+        """(P, 2) long: the pseudo-labelled pairs accepted so far."""
+        self._components = tuple(components)
+        self._cached: Embeddings | None = None
+
+    def embed(self) -> Embeddings:
+        """Every entity's embeddings in evaluation mode, without gradients; cached until the next optimiser step."""
+        if self._cached is None:
+            was_training = self.model.training
+            self.model.eval()
+            with torch.no_grad():
+                self._cached = self.model()
+            self.model.train(was_training)
+        return self._cached
+
+    def forget_embeddings(self) -> None:
+        """Drop the cached embeddings (the runner calls it after every optimiser step)."""
+        self._cached = None
+
+    def train_pairs(self) -> Tensor:
+        """Training seeds plus the pseudo-labelled pairs accepted so far."""
+        return torch.cat([self.seeds, self.pseudo_pairs])
+
+    def service(self, interface: type[S]) -> S | None:
+        """The component of this run that offers ``interface`` (a :class:`Service` subclass), or None."""
+        return next((part for part in self._components if isinstance(part, interface)), None)
 
 
 class Component:
     """Lifecycle points the runner calls. All are optional; the default does nothing."""
 
-    def setup(self, run: RunState) -> None:
+    def setup(self, view: TrainingView) -> None:
         """Called once, after the model is built and moved to its device, before the first epoch."""
 
-    def after_step(self, run: RunState) -> None:
-        """Called after every optimiser step (once per epoch); ``run.epoch`` is the epoch just trained."""
+    def after_step(self, view: TrainingView) -> None:
+        """Called after every optimiser step (once per epoch); ``view.epoch`` is the epoch just trained."""
 
-    def on_check(self, run: RunState) -> dict[str, float]:
+    def on_check(self, view: TrainingView) -> dict[str, float]:
         """Called at every validation check; returns metrics to log (step = epoch)."""
         return {}
 
@@ -69,7 +135,7 @@ class Batch:
     pairs: Tensor
     """(B, 2) long: KG1 entity, KG2 entity."""
     embeddings: Embeddings
-    run: RunState
+    view: TrainingView
 
 
 class Loss(nn.Module, Component):
@@ -91,10 +157,9 @@ class PseudoLabelReport:
 class PseudoLabeler(Component):
     """Proposes aligned pairs during training; accepted pairs join the training seeds.
 
-    ``propose(run)`` is called after every epoch with ``run.epoch`` set; it returns a report when its accepted set
-    changed or a window closed, else None. Gold links outside the training seeds are never shown to it: the runner
-    alone measures the precision of what it proposes.
+    ``propose(view)`` is called after every epoch; it returns a report when its accepted set changed or a window
+    closed, else None. The runner alone measures the precision of what it proposes.
     """
 
-    def propose(self, run: RunState) -> PseudoLabelReport | None:
+    def propose(self, view: TrainingView) -> PseudoLabelReport | None:
         raise NotImplementedError

@@ -1,9 +1,7 @@
 """Entity encoders shared by every method: structure, relation and attribute bag-of-words, names, fixed features."""
 
 import math
-import warnings
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 
 import torch
 from torch import Tensor, nn
@@ -11,16 +9,9 @@ from torch_geometric.nn import GCNConv
 from torch_geometric.utils import softmax, to_torch_csr_tensor
 
 from mmea_bench.components.base import BuildContext, Encoder, ModalityUnavailable
-from mmea_bench.data import KGPair
+from mmea_bench.components.sparse import AttentionGraph, FixedFeatureLinear, quiet_sparse_csr
+from mmea_bench.data import GraphPair
 from mmea_bench.hookspecs import hookimpl
-
-
-@contextmanager
-def quiet_sparse_csr() -> Iterator[None]:
-    """Silences torch's notices that CSR tensors are in beta and that their invariant checks are off."""
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="Sparse (CSR tensor support|invariant checks)")
-        yield
 
 
 class StructureEncoder(Encoder):
@@ -33,12 +24,13 @@ class StructureEncoder(Encoder):
     graph: object
     activation: Callable[[Tensor], Tensor]
 
-    def __init__(self, kg: KGPair, dim: int, dropout: float):
+    def __init__(self, graphs: GraphPair, dim: int, dropout: float):
         super().__init__()
-        if not len(kg.triples):
-            raise ModalityUnavailable(f"{kg.name} has no triples")
-        self.entity = nn.Parameter(torch.randn(kg.num_entity_total, dim) / math.sqrt(kg.num_entity_total))
-        self.register_buffer("edge_index", kg.edge_index, persistent=False)
+        if not len(graphs.triples):
+            raise ModalityUnavailable(f"{graphs.name} has no triples")
+        n = graphs.num_entity_total
+        self.entity = nn.Parameter(torch.randn(n, dim) / math.sqrt(n))
+        self.register_buffer("edge_index", graphs.edge_index, persistent=False)
         self.layers = nn.ModuleList()
         self.dropout = dropout
         self.out_dim = dim
@@ -63,81 +55,11 @@ class GCNEncoder(StructureEncoder):
     activation = staticmethod(torch.relu)
 
     def __init__(self, context: BuildContext, dim: int = 200, layers: int = 2, dropout: float = 0.0):
-        super().__init__(context.kg, dim, dropout)
-        n = context.kg.num_entity_total
+        super().__init__(context.graphs, dim, dropout)
+        n = context.graphs.num_entity_total
         with quiet_sparse_csr():
             self.register_buffer("graph", to_torch_csr_tensor(self.edge_index, size=(n, n)), persistent=False)
         self.layers.extend(GCNConv(dim, dim, cached=True, add_self_loops=False) for _ in range(layers))
-
-
-class AttentionGraph(nn.Module):
-    """A fixed entity graph whose edge weights are computed at every forward pass (attention coefficients).
-
-    Edges are kept in CSR order (sorted by target, then source); :meth:`aggregate` returns ``A @ x`` for the
-    adjacency ``A`` holding one weight per edge. Differentiating ``torch.sparse.mm`` in the weights goes through a
-    dense N x N matrix, and message passing holds an E x D message tensor; :class:`WeightedAggregation` needs
-    neither.
-    """
-
-    def __init__(self, edge_index: Tensor, num_nodes: int):
-        super().__init__()
-        order = torch.argsort(edge_index[0] * num_nodes + edge_index[1])
-        target, source = edge_index[:, order]
-        transposed = torch.argsort(source * num_nodes + target)
-        self.num_nodes = num_nodes
-        self.register_buffer("target", target, persistent=False)
-        self.register_buffer("source", source, persistent=False)
-        self.register_buffer("row_pointer", self._row_pointer(target), persistent=False)
-        self.register_buffer("transposed_order", transposed, persistent=False)
-        self.register_buffer("transposed_row_pointer", self._row_pointer(source[transposed]), persistent=False)
-        self.register_buffer("transposed_columns", target[transposed], persistent=False)
-
-    def _row_pointer(self, sorted_rows: Tensor) -> Tensor:
-        counts = torch.bincount(sorted_rows, minlength=self.num_nodes)
-        return torch.cat([counts.new_zeros(1), counts.cumsum(0)])
-
-    def adjacency(self, weights: Tensor) -> Tensor:
-        """The (N, N) sparse CSR matrix with ``weights`` (one per edge, in CSR order) at the edges."""
-        size = (self.num_nodes, self.num_nodes)
-        with quiet_sparse_csr():
-            return torch.sparse_csr_tensor(self.row_pointer, self.source, weights, size)
-
-    def transposed_adjacency(self, weights: Tensor) -> Tensor:
-        """The transpose of :meth:`adjacency`, as CSR."""
-        size = (self.num_nodes, self.num_nodes)
-        with quiet_sparse_csr():
-            return torch.sparse_csr_tensor(
-                self.transposed_row_pointer, self.transposed_columns, weights[self.transposed_order], size
-            )
-
-    def aggregate(self, weights: Tensor, features: Tensor) -> Tensor:
-        """Row i of the result is the sum over i's in-edges (i <- j) of ``weight_ij * features[j]``."""
-        return WeightedAggregation.apply(weights, features, self)
-
-
-class WeightedAggregation(torch.autograd.Function):
-    """``A(weights) @ features`` whose backward pass is one sparse product with the transposed pattern (for the
-    features) and one dense-dense product sampled at the edges (for the weights): memory O(E + N * D)."""
-
-    @staticmethod
-    @torch.amp.custom_fwd(device_type="cuda", cast_inputs=torch.float32)
-    def forward(ctx, weights: Tensor, features: Tensor, graph: AttentionGraph) -> Tensor:
-        ctx.save_for_backward(weights, features)
-        ctx.graph = graph
-        return torch.sparse.mm(graph.adjacency(weights), features)
-
-    @staticmethod
-    @torch.amp.custom_bwd(device_type="cuda")
-    def backward(ctx, grad: Tensor) -> tuple[Tensor | None, Tensor | None, None]:
-        weights, features = ctx.saved_tensors
-        grad = grad.contiguous()
-        grad_weights = grad_features = None
-        if ctx.needs_input_grad[0]:
-            pattern = ctx.graph.adjacency(weights.detach())
-            grad_weights = torch.sparse.sampled_addmm(pattern, grad, features.T, beta=0.0).values()
-        if ctx.needs_input_grad[1]:
-            grad_features = torch.sparse.mm(ctx.graph.transposed_adjacency(weights.detach()), grad)
-        return grad_weights, grad_features, None
 
 
 class GraphAttentionLayer(nn.Module):
@@ -210,8 +132,8 @@ class GATEncoder(StructureEncoder):
         dropout: float = 0.0,
         attention_dropout: float = 0.0,
     ):
-        super().__init__(context.kg, dim, dropout)
-        self.graph = AttentionGraph(self.edge_index, context.kg.num_entity_total)
+        super().__init__(context.graphs, dim, dropout)
+        self.graph = AttentionGraph(self.edge_index, context.graphs.num_entity_total)
         self.layers.extend(
             GraphAttentionLayer(dim, heads, diagonal, attention_dropout=attention_dropout) for _ in range(layers)
         )
@@ -226,27 +148,6 @@ def bag_of_words(entity_ids: Tensor, word_ids: Tensor, num_entities: int, top: i
     counts = torch.zeros(num_entities, top)
     counts.index_put_((entity_ids[kept], column[word_ids[kept]]), torch.ones(int(kept.sum())), accumulate=True)
     return nn.functional.normalize(counts, dim=1)
-
-
-class FixedFeatureLinear(torch.autograd.Function):
-    """``features @ weight.T + bias`` for fixed features, whose weight gradient reads only the rows that have one.
-
-    In a training step only the entities of the batches receive a gradient, so the full product grad.T @ features
-    would mostly multiply zeros; for 4096-d image features it is the largest product of an epoch.
-    """
-
-    @staticmethod
-    @torch.amp.custom_fwd(device_type="cuda", cast_inputs=torch.float32)
-    def forward(ctx, features: Tensor, weight: Tensor, bias: Tensor) -> Tensor:
-        ctx.save_for_backward(features)
-        return torch.addmm(bias, features, weight.T)
-
-    @staticmethod
-    @torch.amp.custom_bwd(device_type="cuda")
-    def backward(ctx, grad: Tensor) -> tuple[None, Tensor, Tensor]:
-        (features,) = ctx.saved_tensors
-        rows = grad.any(dim=1).nonzero().squeeze(1)
-        return None, grad[rows].T @ features[rows], grad.sum(0)
 
 
 class FixedFeatureEncoder(Encoder):
@@ -266,23 +167,24 @@ class RelationBagOfWords(FixedFeatureEncoder):
     """Counts of each entity's ``top`` most frequent relation types, as head or tail, through Linear(top -> dim)."""
 
     def __init__(self, context: BuildContext, top: int = 1000, dim: int = 100):
-        kg = context.kg
-        if not len(kg.triples):
-            raise ModalityUnavailable(f"{kg.name} has no relation triples")
-        entities = torch.cat([kg.triples[:, 0], kg.triples[:, 2]])
-        relations = kg.triples[:, 1].repeat(2)
-        super().__init__(bag_of_words(entities, relations, kg.num_entity_total, min(top, kg.num_relations)), dim)
+        graphs = context.graphs
+        if not len(graphs.triples):
+            raise ModalityUnavailable(f"{graphs.name} has no relation triples")
+        entities = torch.cat([graphs.triples[:, 0], graphs.triples[:, 2]])
+        relations = graphs.triples[:, 1].repeat(2)
+        vocabulary = min(top, graphs.num_relations)
+        super().__init__(bag_of_words(entities, relations, graphs.num_entity_total, vocabulary), dim)
 
 
 class AttributeBagOfWords(FixedFeatureEncoder):
     """Counts of each entity's ``top`` most frequent attribute names, through Linear(top -> dim)."""
 
     def __init__(self, context: BuildContext, top: int = 1000, dim: int = 100):
-        kg = context.kg
-        if kg.attributes is None or not len(kg.attributes):
-            raise ModalityUnavailable(f"{kg.name} has no attributes")
-        vocabulary = min(top, len(kg.attribute_names))
-        features = bag_of_words(kg.attributes[:, 0], kg.attributes[:, 1], kg.num_entity_total, vocabulary)
+        graphs = context.graphs
+        if graphs.attributes is None or not len(graphs.attributes):
+            raise ModalityUnavailable(f"{graphs.name} has no attributes")
+        vocabulary = min(top, len(graphs.attribute_names))
+        features = bag_of_words(graphs.attributes[:, 0], graphs.attributes[:, 1], graphs.num_entity_total, vocabulary)
         super().__init__(features, dim)
 
 
@@ -299,17 +201,17 @@ class CharacterBigramEncoder(FixedFeatureEncoder):
     """
 
     def __init__(self, context: BuildContext, top: int = 1000, dim: int = 100):
-        kg = context.kg
-        if not kg.entity_names or not any(kg.entity_names):
-            raise ModalityUnavailable(f"{kg.name} has no entity names")
+        graphs = context.graphs
+        if not graphs.entity_names or not any(graphs.entity_names):
+            raise ModalityUnavailable(f"{graphs.name} has no entity names")
         vocabulary: dict[str, int] = {}
         entities, bigrams = [], []
-        for entity, name in enumerate(kg.entity_names):
+        for entity, name in enumerate(graphs.entity_names):
             for bigram in character_bigrams(name) if name else ():
                 entities.append(entity)
                 bigrams.append(vocabulary.setdefault(bigram, len(vocabulary)))
         features = bag_of_words(
-            torch.tensor(entities), torch.tensor(bigrams), kg.num_entity_total, min(top, len(vocabulary))
+            torch.tensor(entities), torch.tensor(bigrams), graphs.num_entity_total, min(top, len(vocabulary))
         )
         super().__init__(features, dim)
 
@@ -322,15 +224,15 @@ class PrecomputedFeatureEncoder(FixedFeatureEncoder):
     """
 
     def __init__(self, context: BuildContext, feature: str, dim: int = 100, missing: str = "random"):
-        kg = context.kg
-        if feature not in kg.features:
-            raise ModalityUnavailable(f"{kg.name} has no '{feature}' features")
+        graphs = context.graphs
+        if feature not in graphs.features:
+            raise ModalityUnavailable(f"{graphs.name} has no '{feature}' features")
         if missing not in ("random", "learned"):
             raise ValueError(f"missing must be 'random' or 'learned', not '{missing}'")
-        features = kg.features[feature].float()
-        known = kg.feature_masks.get(feature, torch.ones(len(features), dtype=torch.bool))
+        features = graphs.features[feature].float()
+        known = graphs.feature_masks.get(feature, torch.ones(len(features), dtype=torch.bool))
         if not known.any():
-            raise ModalityUnavailable(f"{kg.name} has '{feature}' features for no entity")
+            raise ModalityUnavailable(f"{graphs.name} has '{feature}' features for no entity")
         if missing == "random" and not known.all():
             features = features.clone()
             mean, std = features[known].mean(0), features[known].std(0)

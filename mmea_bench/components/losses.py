@@ -2,16 +2,11 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import torch
 from torch import Tensor, nn
 
-from mmea_bench.components.base import Batch, BuildContext, Loss
+from mmea_bench.components.base import Batch, BuildContext, Loss, TrainingView
 from mmea_bench.hookspecs import hookimpl
-
-if TYPE_CHECKING:
-    from mmea_bench.runner import RunState
 
 MASKED_LOGIT = -1e4
 """Stands for minus infinity on the diagonal of batch logits: exp() of it is exactly zero, and it stays finite."""
@@ -25,7 +20,7 @@ class MarginRankingLoss(Loss):
 
     def __init__(self, context: BuildContext, margin: float = 3.0, negatives: int = 5, embedding: str = "joint"):
         super().__init__()
-        self.num_entities = context.kg.num_entities
+        self.num_entities = context.graphs.num_entities
         self.margin = margin
         self.negatives = negatives
         self.embedding = embedding
@@ -108,7 +103,7 @@ class ModalityLoss(Loss):
         super().__init__()
         self.weighting = UncertaintyWeighting(list(context.modality_dims), learned=uncertainty)
 
-    def on_check(self, run: RunState) -> dict[str, float]:
+    def on_check(self, view: TrainingView) -> dict[str, float]:
         return {f"{self.label}_weight_{name}": value for name, value in self.weighting.precisions().items()}
 
 

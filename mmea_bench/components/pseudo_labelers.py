@@ -1,18 +1,15 @@
-"""Pseudo-labelers shared by every method."""
+"""Pseudo-labelers shared by every method, and the window schedule they share."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from dataclasses import dataclass, field
 
 import torch
 from torch import Tensor
 
-from mmea_bench.components.base import BuildContext, PseudoLabeler, PseudoLabelReport
+from mmea_bench.components.base import BuildContext, PseudoLabeler, PseudoLabelReport, TrainingView
 from mmea_bench.evaluation import mutual_nearest_pairs
 from mmea_bench.hookspecs import hookimpl
-
-if TYPE_CHECKING:
-    from mmea_bench.runner import RunState
 
 
 def pair_keys(pairs: Tensor, num_entities: int) -> Tensor:
@@ -25,20 +22,85 @@ def keep_pairs(pairs: Tensor, among: Tensor, num_entities: int) -> Tensor:
     return pairs[torch.isin(pair_keys(pairs, num_entities), pair_keys(among, num_entities))]
 
 
-def unaligned_mutual_pairs(run: RunState, embedding: str, exclude: Tensor, embeddings=None) -> Tensor:
-    """Mutual nearest neighbours among entities in neither the training seeds nor ``exclude``, as global pairs."""
-    n1, n2 = run.kg.num_entities
-    taken = torch.cat([run.split.train, exclude.to(run.split.train.device)])
+def unaligned_mutual_pairs(view: TrainingView, embedding: str, exclude: Tensor, embeddings=None) -> Tensor:
+    """Mutual nearest neighbours among entities in neither the training seeds nor ``exclude``, as global pairs.
+
+    ``embeddings`` defaults to the model's current ones (:meth:`TrainingView.embed`).
+    """
+    n1, n2 = view.graphs.num_entities
+    taken = torch.cat([view.seeds, exclude.to(view.seeds.device)])
     free = torch.ones(n1 + n2, dtype=torch.bool, device=taken.device)
     free[taken.flatten()] = False
     left = free[:n1].nonzero().squeeze(1)
     right = free[n1:].nonzero().squeeze(1) + n1
-    vectors = (embeddings or run.embed())[embedding]
+    vectors = (embeddings or view.embed())[embedding]
     positions = mutual_nearest_pairs(vectors[left], vectors[right])
     return torch.stack([left[positions[:, 0]], right[positions[:, 1]]], dim=1)
 
 
-class MutualNearestNeighbours(PseudoLabeler):
+@dataclass
+class WindowSchedule:
+    """Checks every ``step`` epochs from ``start`` (a fraction of the epoch budget), grouped in windows of
+    ``window`` epochs; the last check of a window closes it."""
+
+    start: float
+    step: int
+    window: int
+    start_epoch: int = field(default=1, init=False)
+    """The first check's epoch, fixed by :meth:`begin`."""
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.start < 1 or self.step < 1 or self.window < self.step:
+            raise ValueError("need 0 <= start < 1 and 1 <= step <= window")
+
+    def begin(self, epochs: int) -> None:
+        """Fix the first check's epoch for a budget of ``epochs``."""
+        self.start_epoch = max(1, round(self.start * epochs))
+
+    def is_check(self, epoch: int) -> bool:
+        elapsed = epoch - self.start_epoch
+        return elapsed >= 0 and elapsed % self.step == 0
+
+    def closes_window(self, epoch: int) -> bool:
+        """Whether the check at ``epoch`` is its window's last."""
+        elapsed = epoch - self.start_epoch
+        return (elapsed + self.step) // self.window != elapsed // self.window
+
+
+class WindowedPseudoLabeler(PseudoLabeler):
+    """A pseudo-labeler whose candidates are checked on a :class:`WindowSchedule`: the candidates found at every
+    check of a window are stable, and what happens to them when the window closes is the subclass's rule."""
+
+    def __init__(self, context: BuildContext, start: float, step: int, window: int):
+        self.schedule = WindowSchedule(start, step, window)
+        self.num_entities = context.graphs.num_entity_total
+        self.accepted = torch.empty(0, 2, dtype=torch.long)
+        self.streak: Tensor | None = None
+
+    def setup(self, view: TrainingView) -> None:
+        self.schedule.begin(view.epochs)
+        self.accepted = self.accepted.to(view.device)
+
+    def candidates(self, view: TrainingView) -> Tensor:
+        """The candidate pairs at a check."""
+        raise NotImplementedError
+
+    def close_window(self, stable: Tensor, candidates: Tensor, view: TrainingView) -> PseudoLabelReport:
+        """Decide on the pairs ``stable`` over the window just closed (``candidates``: those of its last check)."""
+        raise NotImplementedError
+
+    def propose(self, view: TrainingView) -> PseudoLabelReport | None:
+        if not self.schedule.is_check(view.epoch):
+            return None
+        candidates = self.candidates(view)
+        self.streak = candidates if self.streak is None else keep_pairs(self.streak, candidates, self.num_entities)
+        if not self.schedule.closes_window(view.epoch):
+            return None
+        stable, self.streak = self.streak, None
+        return self.close_window(stable, candidates, view)
+
+
+class MutualNearestNeighbours(WindowedPseudoLabeler):
     """Iterative learning of EVA and MCLEA: pairs that stay mutual nearest neighbours for a whole window join the seeds.
 
     From ``start`` (a fraction of the epoch budget), every ``step`` epochs, the not-yet-aligned entities of both KGs
@@ -49,28 +111,15 @@ class MutualNearestNeighbours(PseudoLabeler):
     def __init__(
         self, context: BuildContext, start: float = 0.5, step: int = 5, window: int = 50, embedding: str = "joint"
     ):
-        if not 0 <= start < 1 or step < 1 or window < step:
-            raise ValueError("need 0 <= start < 1 and 1 <= step <= window")
-        self.num_entities = context.kg.num_entity_total
-        self.start, self.step, self.window, self.embedding = start, step, window, embedding
-        self.accepted = torch.empty(0, 2, dtype=torch.long)
-        self.streak: Tensor | None = None
+        super().__init__(context, start, step, window)
+        self.embedding = embedding
 
-    def setup(self, run: RunState) -> None:
-        self.start_epoch = max(1, round(self.start * run.epochs))
-        self.accepted = self.accepted.to(run.device)
+    def candidates(self, view: TrainingView) -> Tensor:
+        return unaligned_mutual_pairs(view, self.embedding, self.accepted)
 
-    def propose(self, run: RunState) -> PseudoLabelReport | None:
-        elapsed = run.epoch - self.start_epoch
-        if elapsed < 0 or elapsed % self.step:
-            return None
-        candidates = unaligned_mutual_pairs(run, self.embedding, self.accepted)
-        self.streak = candidates if self.streak is None else keep_pairs(self.streak, candidates, self.num_entities)
-        if (elapsed + self.step) // self.window == elapsed // self.window:
-            return None
-        added, self.streak = self.streak, None
-        self.accepted = torch.cat([self.accepted, added])
-        return PseudoLabelReport(accepted=self.accepted, proposed=candidates, added=len(added))
+    def close_window(self, stable: Tensor, candidates: Tensor, view: TrainingView) -> PseudoLabelReport:
+        self.accepted = torch.cat([self.accepted, stable])
+        return PseudoLabelReport(accepted=self.accepted, proposed=candidates, added=len(stable))
 
 
 @hookimpl

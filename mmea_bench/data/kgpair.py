@@ -1,6 +1,6 @@
-"""KGPair: two knowledge graphs, their gold links and whatever entity modalities a dataset has."""
+"""Two knowledge graphs in one id space: :class:`GraphPair` (what a method may see) and :class:`KGPair` (with links)."""
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from functools import cached_property
 
 import torch
@@ -8,11 +8,13 @@ from torch import Tensor
 
 
 @dataclass
-class KGPair:
-    """Two knowledge graphs in one id space: KG1 entities are ``0..n1-1``, KG2 entities ``n1..n1+n2-1``.
+class GraphPair:
+    """Two knowledge graphs in one id space, without their alignment: KG1 entities are ``0..n1-1``, KG2 entities
+    ``n1..n1+n2-1``.
 
     Relation and attribute ids are global too (each KG keeps its own vocabulary). Optional modalities are empty
-    when a dataset lacks them; encoders check for what they need.
+    when a dataset lacks them; encoders check for what they need. This is what components are built from: the gold
+    links live only in :class:`KGPair`, which the runner keeps to itself.
     """
 
     name: str
@@ -20,8 +22,6 @@ class KGPair:
     triples: Tensor
     """(T, 3) long: head entity, relation, tail entity."""
     num_relations: int
-    links: Tensor
-    """(L, 2) long: gold pairs (KG1 entity, KG2 entity)."""
     entity_names: list[str] | None = None
     """A readable name per entity (for name and character encoders), or None."""
     relation_names: list[str] | None = None
@@ -37,18 +37,11 @@ class KGPair:
     description: str = ""
     entity_uris: list[str] | None = None
     """The identifier of each entity in the dataset's files (a URI, a Freebase id), or None."""
-    reference_split: tuple[Tensor, Tensor] | None = None
-    """(training, test) links as the dataset's release splits them, where it does (``sup_ent_ids`` /
-    ``dev_ent_ids``); for reference only: runs draw their own splits from ``links``."""
 
     def __post_init__(self) -> None:
         n = self.num_entity_total
         if self.triples.numel() and (self.triples[:, [0, 2]].max() >= n or self.triples.min() < 0):
             raise ValueError(f"{self.name}: a triple refers to an entity outside 0..{n - 1}")
-        if self.links.numel():
-            n1 = self.num_entities[0]
-            if (self.links[:, 0] >= n1).any() or (self.links[:, 1] < n1).any() or (self.links[:, 1] >= n).any():
-                raise ValueError(f"{self.name}: a gold link does not pair a KG1 entity with a KG2 entity")
         for modality, matrix in self.features.items():
             if matrix.shape[0] != n:
                 raise ValueError(f"{self.name}: {modality} features have {matrix.shape[0]} rows for {n} entities")
@@ -67,6 +60,28 @@ class KGPair:
         dst = torch.cat([tails, heads, loops])
         unique = torch.unique(src * n + dst)
         return torch.stack([unique // n, unique % n])
+
+
+@dataclass
+class KGPair(GraphPair):
+    """A dataset: two knowledge graphs (:class:`GraphPair`) and their gold links."""
+
+    links: Tensor = field(kw_only=True)
+    """(L, 2) long: gold pairs (KG1 entity, KG2 entity)."""
+    reference_split: tuple[Tensor, Tensor] | None = field(default=None, kw_only=True)
+    """(training, test) links as the dataset's release splits them, where it does (``sup_ent_ids`` /
+    ``dev_ent_ids``); for reference only: runs draw their own splits from ``links``."""
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.links.numel():
+            n1, n = self.num_entities[0], self.num_entity_total
+            if (self.links[:, 0] >= n1).any() or (self.links[:, 1] < n1).any() or (self.links[:, 1] >= n).any():
+                raise ValueError(f"{self.name}: a gold link does not pair a KG1 entity with a KG2 entity")
+
+    def graphs(self) -> GraphPair:
+        """The two graphs without their links: what components are built from and trained on."""
+        return GraphPair(**{part.name: getattr(self, part.name) for part in fields(GraphPair)})
 
     def summary(self) -> dict[str, object]:
         """Counts a user checks a dataset by: entities and triples per KG, relations, links, modality coverage."""

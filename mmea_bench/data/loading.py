@@ -74,7 +74,7 @@ def load_dataset(spec: DatasetSpec, plugins: PluginManager = plugin_manager) -> 
     """Load a dataset with its cached features attached; its KGPair is named by the spec's label."""
     registration = spec.registration(plugins)
     try:
-        kg = registration.factory(**spec.typed_params(plugins))
+        kg = registration.build(params=spec.typed_params(plugins))
     except (ValueError, OSError) as error:
         raise UserError(f"dataset '{spec.label}': {error}") from None
     kg.name = spec.label

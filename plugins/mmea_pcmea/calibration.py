@@ -1,20 +1,19 @@
 """Pseudo-label calibration (PCMEA): mutual nearest neighbours that two encoders agree on, twice, and stay so."""
 
-from __future__ import annotations
-
 import logging
-from typing import TYPE_CHECKING
 
 import torch
 from torch import Tensor
 
-from mmea_bench.components import BuildContext, PseudoLabeler, PseudoLabelReport
-from mmea_bench.components.pseudo_labelers import keep_pairs, pair_keys, unaligned_mutual_pairs
+from mmea_bench.components import BuildContext, PseudoLabelReport, TrainingView
+from mmea_bench.components.pseudo_labelers import (
+    WindowedPseudoLabeler,
+    keep_pairs,
+    pair_keys,
+    unaligned_mutual_pairs,
+)
 from mmea_bench.evaluation import cosine_blocks
-from mmea_pcmea.momentum import MOMENTUM_EMBEDDINGS
-
-if TYPE_CHECKING:
-    from mmea_bench.runner import RunState
+from mmea_pcmea.momentum import MomentumEncoder
 
 logger = logging.getLogger(__name__)
 
@@ -30,63 +29,52 @@ def similarity_margins(vectors: Tensor, pairs: Tensor, pool: Tensor) -> Tensor:
     return margins
 
 
-class CalibratedPseudoLabeler(PseudoLabeler):
+class CalibratedPseudoLabeler(WindowedPseudoLabeler):
     """PCMEA's pseudo-label calibration on top of mutual nearest neighbours.
 
     From ``start`` (a fraction of the epoch budget), every ``step`` epochs, candidates are the mutual nearest
-    neighbours among entities outside the training seeds (a) under the online joint embedding and, once a momentum
-    encoder offers its embeddings (``momentum-contrast``), under that one too, (d) with a similarity margin (best
-    minus second best) of at least ``margin``. A pair stable over a whole ``window`` must also have been stable over
-    the previous window (b) before it is accepted; an accepted pair that is no longer a mutual nearest neighbour
-    under the online embedding at the end of a window is removed (c).
+    neighbours among entities outside the training seeds (a) under the online joint embedding and, where a
+    :class:`~mmea_pcmea.momentum.MomentumEncoder` (``momentum-contrast``) offers its embeddings, under that one too,
+    (d) with a similarity margin (best minus second best) of at least ``margin``. A pair stable over a whole
+    ``window`` must also have been stable over the previous window (b) before it is accepted; an accepted pair that
+    is no longer a mutual nearest neighbour under the online embedding at the end of a window is removed (c).
     """
 
     def __init__(self, context: BuildContext, start: float = 0.5, step: int = 5, window: int = 25, margin: float = 0.0):
-        if not 0 <= start < 1 or step < 1 or window < step:
-            raise ValueError("need 0 <= start < 1 and 1 <= step <= window")
-        self.num_entities = context.kg.num_entity_total
-        self.start, self.step, self.window, self.margin = start, step, window, margin
-        self.accepted = torch.empty(0, 2, dtype=torch.long)
+        super().__init__(context, start, step, window)
+        self.num_left = context.graphs.num_entities[0]
+        self.margin = margin
         self.previous_stable = torch.empty(0, 2, dtype=torch.long)
-        self.streak: Tensor | None = None
+        self.online = torch.empty(0, 2, dtype=torch.long)
         self.warned = False
 
-    def setup(self, run: RunState) -> None:
-        self.start_epoch = max(1, round(self.start * run.epochs))
-        self.accepted = self.accepted.to(run.device)
-        self.previous_stable = self.previous_stable.to(run.device)
+    def setup(self, view: TrainingView) -> None:
+        super().setup(view)
+        self.previous_stable = self.previous_stable.to(view.device)
 
-    def candidates(self, run: RunState) -> tuple[Tensor, Tensor]:
-        """(agreed candidates, online mutual nearest neighbours) among entities outside the training seeds."""
-        nothing = torch.empty(0, 2, dtype=torch.long, device=run.device)
-        online = unaligned_mutual_pairs(run, "joint", nothing)
-        agreed = online
-        momentum = run.shared.get(MOMENTUM_EMBEDDINGS, lambda: None)()
+    def candidates(self, view: TrainingView) -> Tensor:
+        """Agreed candidates among entities outside the training seeds; keeps the online mutual nearest neighbours."""
+        nothing = torch.empty(0, 2, dtype=torch.long, device=view.device)
+        self.online = agreed = unaligned_mutual_pairs(view, "joint", nothing)
+        momentum = view.service(MomentumEncoder)
+        momentum = momentum.momentum_embeddings(view) if momentum is not None else None
         if momentum is not None:
-            agreed = keep_pairs(agreed, unaligned_mutual_pairs(run, "joint", nothing, momentum), self.num_entities)
+            agreed = keep_pairs(agreed, unaligned_mutual_pairs(view, "joint", nothing, momentum), self.num_entities)
         elif not self.warned:
             logger.warning("calibrated pseudo-labels: no momentum encoder yet, agreement uses the online one only")
             self.warned = True
         if self.margin > 0 and len(agreed):
-            n1 = run.kg.num_entities[0]
-            pool = torch.arange(n1, self.num_entities, device=run.device)
-            agreed = agreed[similarity_margins(run.embed()["joint"], agreed, pool) >= self.margin]
-        return agreed, online
+            pool = torch.arange(self.num_left, self.num_entities, device=view.device)
+            agreed = agreed[similarity_margins(view.embed()["joint"], agreed, pool) >= self.margin]
+        return agreed
 
-    def propose(self, run: RunState) -> PseudoLabelReport | None:
-        elapsed = run.epoch - self.start_epoch
-        if elapsed < 0 or elapsed % self.step:
-            return None
-        agreed, online = self.candidates(run)
-        self.streak = agreed if self.streak is None else keep_pairs(self.streak, agreed, self.num_entities)
-        if (elapsed + self.step) // self.window == elapsed // self.window:
-            return None
-        stable, self.streak = self.streak, None
-        confirmed = keep_pairs(stable, self.previous_stable, self.num_entities)
+    def close_window(self, stable: Tensor, candidates: Tensor, view: TrainingView) -> PseudoLabelReport:
+        n = self.num_entities
+        confirmed = keep_pairs(stable, self.previous_stable, n)
         self.previous_stable = stable
-        still_mutual = torch.isin(pair_keys(self.accepted, self.num_entities), pair_keys(online, self.num_entities))
+        still_mutual = torch.isin(pair_keys(self.accepted, n), pair_keys(self.online, n))
         removed = int((~still_mutual).sum())
         kept = self.accepted[still_mutual]
-        new = confirmed[~torch.isin(pair_keys(confirmed, self.num_entities), pair_keys(kept, self.num_entities))]
+        new = confirmed[~torch.isin(pair_keys(confirmed, n), pair_keys(kept, n))]
         self.accepted = torch.cat([kept, new])
-        return PseudoLabelReport(accepted=self.accepted, proposed=agreed, added=len(new), removed=removed)
+        return PseudoLabelReport(accepted=self.accepted, proposed=candidates, added=len(new), removed=removed)

@@ -1,20 +1,19 @@
 """Momentum-based contrastive learning (PCMEA): a slowly moving copy of the model gives stable targets."""
 
-from __future__ import annotations
-
 import copy
-from typing import TYPE_CHECKING
 
 import torch
 from torch import Tensor, nn
 
-from mmea_bench.components import Batch, BuildContext, Embeddings, Loss
+from mmea_bench.components import Batch, BuildContext, Embeddings, Loss, Service, TrainingView
 
-if TYPE_CHECKING:
-    from mmea_bench.runner import RunState
 
-MOMENTUM_EMBEDDINGS = "momentum_embeddings"
-"""``run.shared`` key of a callable giving the momentum model's embeddings (for the calibrated pseudo-labeler)."""
+class MomentumEncoder(Service):
+    """A slowly moving copy of the run's model, offered to other components (PCMEA's calibration agrees with it)."""
+
+    def momentum_embeddings(self, view: TrainingView) -> Embeddings | None:
+        """The momentum copy's embeddings at the current epoch, or None while there is no copy yet."""
+        raise NotImplementedError
 
 
 def momentum_copy(model: nn.Module) -> nn.Module:
@@ -39,7 +38,7 @@ def info_nce(queries: Tensor, keys: Tensor, temperature: float, extra_negatives:
     return nn.functional.cross_entropy(logits, torch.arange(len(queries), device=queries.device))
 
 
-class MomentumContrastLoss(Loss):
+class MomentumContrastLoss(Loss, MomentumEncoder):
     """InfoNCE between online and momentum joint embeddings of aligned pairs, in both directions.
 
     The momentum copy of the encoders and fusion is taken from the online model at epoch ``ts`` (a fraction of the
@@ -63,34 +62,34 @@ class MomentumContrastLoss(Loss):
         if not 0 <= kappa < 1 or rho < 1 or not 0 <= ts < 1:
             raise ValueError("momentum-contrast needs 0 <= kappa < 1, rho >= 1 and 0 <= ts < 1")
         self.kappa, self.rho, self.ts, self.temperature, self.queue_size = kappa, rho, ts, temperature, queue
+        self.joint_dim = context.joint_dim
         self.momentum: nn.Module | None = None
         self.queue = torch.empty(0)
         self._cached: tuple[int, Embeddings] | None = None
 
-    def setup(self, run: RunState) -> None:
-        self.start_epoch = max(1, round(self.ts * run.epochs))
-        self.queue = torch.empty(0, run.model.fusion.out_dim, device=run.device)
-        run.shared[MOMENTUM_EMBEDDINGS] = lambda: self.embeddings(run)
+    def setup(self, view: TrainingView) -> None:
+        self.start_epoch = max(1, round(self.ts * view.epochs))
+        self.queue = torch.empty(0, self.joint_dim, device=view.device)
 
-    def active(self, run: RunState) -> bool:
-        return self.momentum is not None and run.epoch >= self.start_epoch
+    def active(self, view: TrainingView) -> bool:
+        return self.momentum is not None and view.epoch >= self.start_epoch
 
-    def embeddings(self, run: RunState) -> Embeddings | None:
+    def momentum_embeddings(self, view: TrainingView) -> Embeddings | None:
         """The momentum model's embeddings for the current epoch (None before ``ts``)."""
         if self.momentum is None:
             return None
-        if self._cached is None or self._cached[0] != run.epoch:
+        if self._cached is None or self._cached[0] != view.epoch:
             with torch.no_grad():
-                self._cached = (run.epoch, self.momentum())
+                self._cached = (view.epoch, self.momentum())
         return self._cached[1]
 
     def forward(self, batch: Batch) -> Tensor:
-        run = batch.run
-        if self.momentum is None and run.epoch >= self.start_epoch:
-            self.momentum = momentum_copy(run.model)
-        if not self.active(run):
+        view = batch.view
+        if self.momentum is None and view.epoch >= self.start_epoch:
+            self.momentum = momentum_copy(view.model)
+        if not self.active(view):
             return batch.embeddings["joint"].sum() * 0.0
-        target = self.embeddings(run)["joint"]
+        target = self.momentum_embeddings(view)["joint"]
         online = batch.embeddings["joint"]
         left, right = batch.pairs[:, 0], batch.pairs[:, 1]
         loss = info_nce(online[left], target[right], self.temperature, self.queue) + info_nce(
@@ -100,7 +99,7 @@ class MomentumContrastLoss(Loss):
             self.queue = torch.cat([target[batch.pairs.flatten()], self.queue])[: self.queue_size]
         return loss / 2
 
-    def after_step(self, run: RunState) -> None:
-        if self.active(run) and (run.epoch - self.start_epoch) % self.rho == 0 and run.epoch > self.start_epoch:
-            momentum_update(self.momentum, run.model, self.kappa)
+    def after_step(self, view: TrainingView) -> None:
+        if self.active(view) and (view.epoch - self.start_epoch) % self.rho == 0 and view.epoch > self.start_epoch:
+            momentum_update(self.momentum, view.model, self.kappa)
             self._cached = None

@@ -3,7 +3,7 @@
 import torch
 from torch import Tensor, nn
 
-from mmea_bench.components import Batch, BuildContext, Loss
+from mmea_bench.components import Batch, BuildContext, Loss, TrainingView
 
 
 class MineEstimator(nn.Module):
@@ -60,5 +60,5 @@ class MutualInformationLoss(Loss):
             self.estimates[modality] = float(donsker_varadhan(scores_joint, scores_marginal).detach())
         return torch.stack(losses).mean()
 
-    def on_check(self, run) -> dict[str, float]:
+    def on_check(self, view: TrainingView) -> dict[str, float]:
         return {f"mi_{modality}": value for modality, value in self.estimates.items()}

@@ -24,13 +24,13 @@ class BagOfWordsTextAttention(Encoder):
         super().__init__()
         self.bag_of_words = bag_of_words
         self.out_dim = dim
-        text = context.kg.features.get(text_field)
+        text = context.graphs.features.get(text_field)
         self.register_buffer("text", None if text is None else text.float(), persistent=False)
         if text is not None:
             self.text_projection = nn.Linear(text.shape[1], dim)
             self.query, self.key, self.value = (nn.Linear(dim, dim) for _ in range(3))
         else:
-            logger.warning("%s: no '%s' text features; using its bag of words alone", context.kg.name, text_field)
+            logger.warning("%s: no '%s' text features; using its bag of words alone", context.graphs.name, text_field)
 
     def forward(self) -> Tensor:
         bow = self.bag_of_words()

@@ -1,0 +1,112 @@
+"""Custom sparse kernels: products whose backward passes never build an E x D or N x N tensor.
+
+Differentiating ``torch.sparse.mm`` in its values goes through a dense N x N matrix, and message passing holds an
+E x D message tensor; the autograd functions here need neither, and the fixed-feature product reads only the rows
+that receive a gradient.
+"""
+
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import torch
+from torch import Tensor, nn
+
+
+@contextmanager
+def quiet_sparse_csr() -> Iterator[None]:
+    """Silences torch's notices that CSR tensors are in beta and that their invariant checks are off."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Sparse (CSR tensor support|invariant checks)")
+        yield
+
+
+class AttentionGraph(nn.Module):
+    """A fixed entity graph whose edge weights are computed at every forward pass (attention coefficients).
+
+    Edges are kept in CSR order (sorted by target, then source); :meth:`aggregate` returns ``A @ x`` for the
+    adjacency ``A`` holding one weight per edge. Differentiating ``torch.sparse.mm`` in the weights goes through a
+    dense N x N matrix, and message passing holds an E x D message tensor; :class:`WeightedAggregation` needs
+    neither.
+    """
+
+    def __init__(self, edge_index: Tensor, num_nodes: int):
+        super().__init__()
+        order = torch.argsort(edge_index[0] * num_nodes + edge_index[1])
+        target, source = edge_index[:, order]
+        transposed = torch.argsort(source * num_nodes + target)
+        self.num_nodes = num_nodes
+        self.register_buffer("target", target, persistent=False)
+        self.register_buffer("source", source, persistent=False)
+        self.register_buffer("row_pointer", self._row_pointer(target), persistent=False)
+        self.register_buffer("transposed_order", transposed, persistent=False)
+        self.register_buffer("transposed_row_pointer", self._row_pointer(source[transposed]), persistent=False)
+        self.register_buffer("transposed_columns", target[transposed], persistent=False)
+
+    def _row_pointer(self, sorted_rows: Tensor) -> Tensor:
+        counts = torch.bincount(sorted_rows, minlength=self.num_nodes)
+        return torch.cat([counts.new_zeros(1), counts.cumsum(0)])
+
+    def adjacency(self, weights: Tensor) -> Tensor:
+        """The (N, N) sparse CSR matrix with ``weights`` (one per edge, in CSR order) at the edges."""
+        size = (self.num_nodes, self.num_nodes)
+        with quiet_sparse_csr():
+            return torch.sparse_csr_tensor(self.row_pointer, self.source, weights, size)
+
+    def transposed_adjacency(self, weights: Tensor) -> Tensor:
+        """The transpose of :meth:`adjacency`, as CSR."""
+        size = (self.num_nodes, self.num_nodes)
+        with quiet_sparse_csr():
+            return torch.sparse_csr_tensor(
+                self.transposed_row_pointer, self.transposed_columns, weights[self.transposed_order], size
+            )
+
+    def aggregate(self, weights: Tensor, features: Tensor) -> Tensor:
+        """Row i of the result is the sum over i's in-edges (i <- j) of ``weight_ij * features[j]``."""
+        return WeightedAggregation.apply(weights, features, self)
+
+
+class WeightedAggregation(torch.autograd.Function):
+    """``A(weights) @ features`` whose backward pass is one sparse product with the transposed pattern (for the
+    features) and one dense-dense product sampled at the edges (for the weights): memory O(E + N * D)."""
+
+    @staticmethod
+    @torch.amp.custom_fwd(device_type="cuda", cast_inputs=torch.float32)
+    def forward(ctx, weights: Tensor, features: Tensor, graph: AttentionGraph) -> Tensor:
+        ctx.save_for_backward(weights, features)
+        ctx.graph = graph
+        return torch.sparse.mm(graph.adjacency(weights), features)
+
+    @staticmethod
+    @torch.amp.custom_bwd(device_type="cuda")
+    def backward(ctx, grad: Tensor) -> tuple[Tensor | None, Tensor | None, None]:
+        weights, features = ctx.saved_tensors
+        grad = grad.contiguous()
+        grad_weights = grad_features = None
+        if ctx.needs_input_grad[0]:
+            pattern = ctx.graph.adjacency(weights.detach())
+            grad_weights = torch.sparse.sampled_addmm(pattern, grad, features.T, beta=0.0).values()
+        if ctx.needs_input_grad[1]:
+            grad_features = torch.sparse.mm(ctx.graph.transposed_adjacency(weights.detach()), grad)
+        return grad_weights, grad_features, None
+
+
+class FixedFeatureLinear(torch.autograd.Function):
+    """``features @ weight.T + bias`` for fixed features, whose weight gradient reads only the rows that have one.
+
+    In a training step only the entities of the batches receive a gradient, so the full product grad.T @ features
+    would mostly multiply zeros; for 4096-d image features it is the largest product of an epoch.
+    """
+
+    @staticmethod
+    @torch.amp.custom_fwd(device_type="cuda", cast_inputs=torch.float32)
+    def forward(ctx, features: Tensor, weight: Tensor, bias: Tensor) -> Tensor:
+        ctx.save_for_backward(features)
+        return torch.addmm(bias, features, weight.T)
+
+    @staticmethod
+    @torch.amp.custom_bwd(device_type="cuda")
+    def backward(ctx, grad: Tensor) -> tuple[None, Tensor, Tensor]:
+        (features,) = ctx.saved_tensors
+        rows = grad.any(dim=1).nonzero().squeeze(1)
+        return None, grad[rows].T @ features[rows], grad.sum(0)

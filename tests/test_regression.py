@@ -1,0 +1,52 @@
+"""Pinned numbers of short runs: a refactoring that changes what a seed trains to fails here.
+
+The figures were produced by the code before the sealed training view and the reshaped runner (commit 1107758);
+CPU runs use deterministic kernels, so the same seed gives the same numbers.
+"""
+
+import pytest
+
+from mmea_bench.data import split_links
+from mmea_bench.methods import configure, get_method
+from mmea_bench.observer import Observer
+from mmea_bench.runner import train
+
+SHORT_RUNS = {
+    "gcn-align": {"epochs": "20", "check_every": "5"},
+    "mclea": {"epochs": "16", "check_every": "4", "pseudo_labeler.step": "2", "pseudo_labeler.window": "4"},
+    "pcmea": {
+        "epochs": "16",
+        "check_every": "4",
+        "loss.momentum-contrast.rho": "2",
+        "pseudo_labeler.step": "2",
+        "pseudo_labeler.window": "2",
+    },
+}
+PINNED = {
+    "gcn-align": (0.616580310880829, 0.7218687992520307, 0.6868549935717498, []),
+    "mclea": (0.7979274611398963, 0.8440396597408242, 0.8164168803839906, [174, 215]),
+    "pcmea": (0.7979274611398963, 0.8440523657103608, 0.8181753029534492, [0, 174, 172, 170, 170]),
+}
+"""Test CSLS Hits@1, CSLS MRR, cosine MRR, and the accepted pseudo-pairs at each window."""
+
+
+class PseudoLabelCounts(Observer):
+    def __init__(self):
+        self.accepted = []
+
+    def metrics_logged(self, metrics, step):
+        if "pseudo_accepted" in metrics:
+            self.accepted.append(int(metrics["pseudo_accepted"]))
+
+
+@pytest.mark.parametrize("method", sorted(SHORT_RUNS))
+def test_a_seed_trains_to_the_pinned_numbers(method, tiny_kg):
+    counts = PseudoLabelCounts()
+    config = configure(get_method(method), SHORT_RUNS[method])
+    split = split_links(tiny_kg.links, 0.3, 0.1, seed=1)
+    outcome = train(config, tiny_kg, split, seed=1, device="cpu", observer=counts)
+    hits, mrr, cosine_mrr, accepted = PINNED[method]
+    assert outcome.test["test_csls_hits_at_1"] == pytest.approx(hits, rel=1e-6)
+    assert outcome.test["test_csls_mrr"] == pytest.approx(mrr, rel=1e-6)
+    assert outcome.test["test_cosine_mrr"] == pytest.approx(cosine_mrr, rel=1e-6)
+    assert counts.accepted == accepted
