@@ -1,46 +1,37 @@
-"""The PCMEA recipe."""
+"""The PCMEA recipe, derived from MCLEA's."""
 
+from dataclasses import replace
+
+from mmea_baselines.mclea import mclea
 from mmea_bench.methods import ComponentSpec, Method
 
 
 def pcmea() -> Method:
-    """PCMEA (Wang et al., AAAI 2024) in this harness.
+    """PCMEA (Wang et al., AAAI 2024) in this harness: MCLEA's recipe with three changes.
 
-    Encoders as MCLEA's, except that relations and attributes are bags of words attending to their language-model
-    text embeddings (where ``mmea-bench features text`` cached them); names and characters enter where a dataset has
-    them, as in MCLEA, so that a comparison with MCLEA isolates PCMEA's mechanisms. Losses: icl + ial + mi +
-    momentum-contrast; pseudo-labels: calibrated. Momentum contrast and pseudo-labelling start at ts = half the
-    budget. Calibration accepts a pair only after two stable windows, so its window is half of mutual-nn's (25
+    Relations and attributes are bags of words attending to their language-model text embeddings (where
+    ``mmea-bench features text`` cached them); the losses add mi and momentum contrast to icl + ial; pseudo-labels
+    are calibrated. Everything else (the other encoders, the fusion, the training settings) is MCLEA's, so that a
+    comparison with MCLEA isolates PCMEA's mechanisms. Momentum contrast and pseudo-labelling start at ts = half
+    the budget. Calibration accepts a pair only after two stable windows, so its window is half of mutual-nn's (25
     against 50 epochs): the first pairs are accepted as early as under mutual-nn.
     """
-    return Method(
+    base = mclea()
+    return replace(
+        base,
         name="pcmea",
         description="MCLEA's encoders with text-attended relations/attributes; icl + ial + mi + momentum contrast; "
         "calibrated pseudo-labels",
-        encoders={
-            "structure": ComponentSpec("gat", {"dim": 300, "layers": 2, "heads": 2, "diagonal": True}),
+        encoders=base.encoders
+        | {
             "relation": ComponentSpec("relation-text-attention", {"dim": 100}),
             "attribute": ComponentSpec("attribute-text-attention", {"dim": 100}),
-            "image": ComponentSpec("image", {"dim": 100}),
-            "name": ComponentSpec("name", {"dim": 100}),
-            "char": ComponentSpec("char", {"dim": 100}),
         },
-        fusion=ComponentSpec("weighted-concat", {"normalize": True}),
-        losses={
-            "icl": ComponentSpec("icl", {"temperature": 0.1}),
-            "ial": ComponentSpec("ial", {"temperature": 4.0}),
+        losses=base.losses
+        | {
             "mi": ComponentSpec("mi", {"hidden": 128}, weight=0.1),
             "momentum-contrast": ComponentSpec("momentum-contrast", {"kappa": 0.999, "rho": 20, "ts": 0.5}),
         },
         pseudo_labeler=ComponentSpec("calibrated", {"start": 0.5, "step": 5, "window": 25}),
-        training={
-            "epochs": 300,
-            "lr": 5e-4,
-            "weight_decay": 1e-2,
-            "optimizer": "adamw",
-            "batch_size": 512,
-            "csls_k": 3,
-            "check_every": 10,
-        },
         reference="Wang et al. 2024, Pseudo-Label Calibration Semi-supervised Multi-Modal Entity Alignment (AAAI)",
     )
