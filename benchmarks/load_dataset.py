@@ -35,9 +35,9 @@ def measure(name: str, repeat: int) -> dict[str, object]:
 
 
 def local_benchmarks() -> list[str]:
-    from mmea_bench.data.benchmarks import BENCHMARKS
+    from mmea_bench import api
 
-    return [name for name, benchmark in BENCHMARKS.items() if benchmark.find() is not None]
+    return [entry.name for entry in api.datasets() if entry.location not in ("generated", "not found (see 'download')")]
 
 
 def main() -> None:

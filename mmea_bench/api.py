@@ -1,13 +1,37 @@
-"""The Python API that the command line wraps: sweeps, leaderboards, datasets, features and the plugin catalogue."""
+"""The Python API that the command line wraps: sweeps, leaderboards, datasets, features and the plugin catalogue.
 
+Every function checks its input (a :class:`~mmea_bench.errors.UserError` says what was wrong and where) and returns
+records; printing is the caller's.
+"""
+
+import shlex
 from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
+from mmea_bench.data.benchmarks import Benchmark
+from mmea_bench.data.download import DownloadReport, Progress, download
+from mmea_bench.data.kgpair import KGPair
+from mmea_bench.data.loading import DatasetSpec, load_dataset
+from mmea_bench.errors import UserError
+from mmea_bench.features.compute import CachedFeatures, embed_images, embed_texts
+from mmea_bench.leaderboard.publish import Publication, file_stem, publish
+from mmea_bench.leaderboard.table import Leaderboard, build_leaderboard, check_choices
+from mmea_bench.methods import Method, configure, get_method
+from mmea_bench.metrics import DEFAULT_METRICS, SCORERS
 from mmea_bench.observer import Observer
-from mmea_bench.plugins import PluginManager, plugin_manager
+from mmea_bench.plugins import PluginManager, Registration, plugin_manager
 from mmea_bench.sweep import RunRecord, SweepPlan, SweepResult, execute, plan_sweep
+from mmea_bench.tracking import DEFAULT_EXPERIMENT, default_tracking_uri
+from mmea_bench.tracking.server import MlflowServer, free_port
+from mmea_bench.tracking.store import RunStore, experiments
 
-__all__ = ["RunRecord", "SweepPlan", "SweepResult", "execute", "plan_sweep", "run"]
+__all__ = [
+    "CachedFeatures", "DatasetEntry", "DownloadReport", "Leaderboard", "Publication", "RunRecord", "SweepPlan",
+    "SweepResult", "dataset", "datasets", "download_dataset", "embed_images", "embed_texts", "execute",
+    "leaderboard", "method_settings", "methods", "plan_sweep", "plugins", "run", "ui_server",
+]  # fmt: skip
 
 
 def run(
@@ -23,3 +47,90 @@ def run(
     """Plan and execute a sweep of methods x datasets x seed ratios x seeds (options: those of :func:`plan_sweep`)."""
     plan = plan_sweep(methods, datasets, ratios, seeds, plugins=plugins, **options)
     return execute(plan, observer, plugins)
+
+
+def leaderboard(
+    experiment: str = DEFAULT_EXPERIMENT,
+    tracking_uri: str | None = None,
+    sweep: str | None = None,
+    *,
+    metrics: tuple[str, ...] = DEFAULT_METRICS,
+    scorers: tuple[str, ...] = SCORERS,
+    folder: Path | None = None,
+    formats: tuple[str, ...] = ("markdown",),
+    plots: bool = True,
+    command: str | None = None,
+) -> Publication:
+    """The leaderboard of an experiment's finished runs (or of one sweep's), written with its plots to ``folder``
+    (none: MLflow only) and logged to the latest sweep's parent run; ``command`` heads it (default: the
+    ``mmea-bench leaderboard`` command that makes it again)."""
+    check_choices(metrics, scorers, formats)
+    store = RunStore(tracking_uri, experiment)
+    frame = store.runs(sweep)
+    if frame.empty:
+        where = f"sweep {sweep} of experiment '{experiment}'" if sweep else f"experiment '{experiment}'"
+        raise UserError(f"{where} in {store.tracking_uri} has no runs of 'mmea-bench run'")
+    title = f"{experiment}, sweep {sweep}" if sweep else experiment
+    words = ["mmea-bench", "leaderboard", "--experiment", experiment, *(["--sweep", sweep] if sweep else [])]
+    command = command or shlex.join([*words, "--tracking-uri", store.tracking_uri])
+    board = build_leaderboard(frame, title, command, metrics, scorers)
+    stem = file_stem(experiment)
+    return publish(board, store, frame, stem, folder=folder, formats=formats, plots=plots, scorer=scorers[0])
+
+
+def ui_server(tracking_uri: str | None = None, port: int = 0) -> tuple[MlflowServer, dict[str, str]]:
+    """The MLflow UI over an existing store on 127.0.0.1 (not started: use it as a context manager), and the
+    store's experiments (name -> id)."""
+    found = experiments(tracking_uri)
+    uri = tracking_uri or default_tracking_uri()
+    return MlflowServer(uri, free_port(port)), found
+
+
+@dataclass
+class DatasetEntry:
+    """A registered dataset: its plugin, and where a local copy is (``generated`` for one made on the fly)."""
+
+    name: str
+    plugin: str
+    description: str
+    location: str = field(default="generated")
+
+
+def datasets(plugins: PluginManager = plugin_manager) -> list[DatasetEntry]:
+    """Every registered dataset and where its files were found."""
+    entries = []
+    for registration in plugins.registry("dataset"):
+        entry = DatasetEntry(registration.name, registration.plugin, registration.description)
+        if isinstance(registration.factory, Benchmark):
+            found = registration.factory.find()
+            entry.location = str(found[0]) if found else "not found (see 'download')"
+        entries.append(entry)
+    return entries
+
+
+def dataset(text: str, plugins: PluginManager = plugin_manager) -> KGPair:
+    """Load a dataset given as a name, ``NAME:key=value,...`` or a folder, with its cached features attached."""
+    return load_dataset(DatasetSpec.parse(text), plugins)
+
+
+def download_dataset(
+    name: str, force: bool = False, progress: Progress | None = None, plugins: PluginManager = plugin_manager
+) -> DownloadReport:
+    """Fetch a registered benchmark's release into the download cache, checked and unpacked atomically."""
+    return download(name, force, progress=progress, plugins=plugins)
+
+
+def plugins(manager: PluginManager = plugin_manager) -> dict[str, dict[str, list[str]]]:
+    """Every loaded plugin with the component names it contributes, by kind."""
+    return manager.plugins()
+
+
+def methods(manager: PluginManager = plugin_manager) -> list[Registration]:
+    """Every registered method."""
+    return list(manager.registry("method"))
+
+
+def method_settings(name: str, manager: PluginManager = plugin_manager) -> tuple[Method, dict[str, Any]]:
+    """A method's recipe and every setting (the keys ``--set`` takes) with its default."""
+    method = get_method(name, manager)
+    return method, configure(method, plugins=manager).flat()

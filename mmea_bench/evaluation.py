@@ -9,10 +9,9 @@ from collections.abc import Iterator
 import torch
 from torch import Tensor, nn
 
-HITS_AT = (1, 5, 10)
+from mmea_bench.metrics import DIRECTIONS, HITS_AT
+
 DEFAULT_MEMORY_BUDGET = 256 * 2**20
-DIRECTIONS = ("l2r", "r2l")
-"""KG1 -> KG2 (left to right) and KG2 -> KG1."""
 
 
 def _row_chunks(rows: int, columns: int, memory_budget: int) -> Iterator[slice]:

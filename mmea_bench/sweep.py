@@ -15,7 +15,7 @@ from mmea_bench.methods import MethodConfig, configure, get_method
 from mmea_bench.observer import Observer
 from mmea_bench.plugins import PluginManager, plugin_manager
 from mmea_bench.runner import RunOutcome, resolve_device, train
-from mmea_bench.tracking import DEFAULT_EXPERIMENT, Tracker
+from mmea_bench.tracking import DEFAULT_EXPERIMENT, RUN_KIND_TAG, Tracker, open_tracker
 
 VERSIONED_PACKAGES = ("mmea-bench", "torch", "torch-geometric", "mlflow", "transformers", "numpy")
 
@@ -149,7 +149,7 @@ def plan_sweep(
         "device": device,
         "valid_fraction": valid_fraction,
     }
-    tracker = Tracker(tracking_uri, experiment)
+    tracker = open_tracker(tracking_uri, experiment)
     return SweepPlan(configs, specs, list(ratios), seeds, device, valid_fraction, tracker, params)
 
 
@@ -161,7 +161,7 @@ def execute(plan: SweepPlan, observer: Observer | None = None, plugins: PluginMa
     """
     observer = observer or Observer()
     tracker = plan.tracker
-    parent = tracker.start_run(f"sweep {' '.join(plan.configs)}", {"mmea_bench.kind": "sweep"})
+    parent = tracker.start_run(f"sweep {' '.join(plan.configs)}", {RUN_KIND_TAG: "sweep"})
     tracker.log_params(parent, plan.params | package_versions())
     result = SweepResult(parent, tracker)
     observer.sweep_started(plan.size)
@@ -196,7 +196,7 @@ def _run_cell(
 ) -> RunRecord:
     label = f"{config.method} {kg.name} r={ratio} s={seed}"
     tags = {
-        "mmea_bench.kind": "run",
+        RUN_KIND_TAG: "run",
         "method": config.method,
         "dataset": kg.name,
         "ratio": str(ratio),

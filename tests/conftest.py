@@ -5,7 +5,8 @@ import pytest
 
 from mmea_bench.data.synthetic import generate_synthetic
 from mmea_bench.plugins import plugin_manager
-from mmea_bench.tracking import Tracker
+from mmea_bench.tracking.mlflow_tracker import MlflowTracker
+from mmea_bench.tracking.store import RunStore
 
 TINY = {"entities": 400}
 """A synthetic pair small enough to train in about a second."""
@@ -31,7 +32,7 @@ def experiment():
 
 @pytest.fixture
 def tracker(tracking_uri, experiment):
-    return Tracker(tracking_uri, experiment)
+    return MlflowTracker(tracking_uri, experiment)
 
 
 @pytest.fixture
@@ -45,3 +46,8 @@ def register_plugin():
     yield register
     for name in names:
         plugin_manager.unregister(name=name)
+
+
+def recorded_runs(tracker: MlflowTracker):
+    """The training runs of the tracker's experiment, as leaderboards read them."""
+    return RunStore(tracker.tracking_uri, tracker.experiment).runs()

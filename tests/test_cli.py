@@ -5,10 +5,9 @@ from click.testing import CliRunner
 from mmea_bench.cli import cli
 from mmea_bench.components import Loss
 from mmea_bench.hookspecs import hookimpl
-from mmea_bench.leaderboard import runs_frame
 from mmea_bench.methods import ComponentSpec, Method
-from mmea_bench.tracking import Tracker
-from tests.conftest import TINY_SPEC
+from mmea_bench.tracking.mlflow_tracker import MlflowTracker
+from tests.conftest import TINY_SPEC, recorded_runs
 from tests.example_plugins import DegreePlugin
 
 
@@ -39,8 +38,8 @@ def test_a_sweep_of_two_methods_and_two_ratios_is_recorded_in_mlflow(register_pl
     assert "csls" in result.output and "cosine" in result.output
     assert f"experiment '{experiment}'" in result.output
 
-    tracker = Tracker(tracking_uri, experiment)
-    frame = runs_frame(tracker)
+    tracker = MlflowTracker(tracking_uri, experiment)
+    frame = recorded_runs(tracker)
     assert len(frame) == 4 and set(frame["status"]) == {"FINISHED"}
     assert sorted(frame["ratio"]) == [0.2, 0.2, 0.5, 0.5]
     for _, row in frame.iterrows():
@@ -142,7 +141,7 @@ def test_a_failing_run_is_recorded_and_the_sweep_goes_on(register_plugin, tracki
     )
     assert result.exit_code == 0, result.output
     assert "failed" in result.output and "loss exploded" in result.output
-    frame = runs_frame(Tracker(tracking_uri, experiment)).set_index("ratio")
+    frame = recorded_runs(MlflowTracker(tracking_uri, experiment)).set_index("ratio")
     assert frame.loc[0.5, "status"] == "FAILED" and "ValueError: loss exploded" in frame.loc[0.5, "error"]
     assert frame.loc[0.2, "status"] == "FINISHED"
 
@@ -164,8 +163,8 @@ def test_an_interrupt_keeps_finished_runs_and_marks_the_current_one_killed(regis
         experiment,
     )
     assert result.exit_code != 0
-    tracker = Tracker(tracking_uri, experiment)
-    frame = runs_frame(tracker).set_index("ratio")
+    tracker = MlflowTracker(tracking_uri, experiment)
+    frame = recorded_runs(tracker).set_index("ratio")
     assert frame.loc[0.2, "status"] == "FINISHED"
     assert frame.loc[0.5, "status"] == "KILLED"
     parent = tracker.client.get_run(tracker.client.get_run(frame.loc[0.5, "run_id"]).data.tags["mlflow.parentRunId"])

@@ -9,9 +9,10 @@ import torch
 from click.testing import CliRunner
 
 from mmea_bench.cli import cli
-from mmea_bench.data.benchmarks import BENCHMARKS
-from mmea_bench.data.layouts import load_directory, load_id_layout, load_mmkb
-from mmea_bench.data.loading import DatasetSpec, load_dataset
+from mmea_bench.data.benchmarks import PUBLIC_BENCHMARKS
+from mmea_bench.data.id_layout import load_id_layout
+from mmea_bench.data.loading import DatasetSpec, load_dataset, load_directory
+from mmea_bench.data.mmkb import load_mmkb
 from mmea_bench.errors import UserError
 from tests.conftest import SHARED_DATA
 
@@ -234,7 +235,7 @@ def test_a_registered_benchmark_is_found_under_the_data_variable(tmp_path, monke
     assert kg.name == "dbp15k-zh-en" and kg.entity_names[0] == "a" and str(root) in kg.description
     listing = CliRunner().invoke(cli, ["datasets"])
     assert listing.exit_code == 0 and "synthetic" in listing.output
-    assert all(name[:12] in listing.output for name in BENCHMARKS)
+    assert all(benchmark.name[:12] in listing.output for benchmark in PUBLIC_BENCHMARKS)
 
 
 def test_a_missing_benchmark_says_which_file_is_missing_and_where_to_put_it(tmp_path, monkeypatch):

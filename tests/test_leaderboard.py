@@ -11,10 +11,10 @@ from PIL import Image
 
 from mmea_bench import api
 from mmea_bench.cli import cli
-from mmea_bench.leaderboard import build_leaderboard, caption, method_labels, runs_frame
+from mmea_bench.leaderboard.table import build_leaderboard, caption, method_labels
 from mmea_bench.plugins import plugin_manager
-from mmea_bench.tracking import Tracker
-from tests.conftest import TINY_SPEC
+from mmea_bench.tracking.mlflow_tracker import MlflowTracker
+from tests.conftest import TINY_SPEC, recorded_runs
 from tests.test_cli import ExplodingPlugin
 
 EXPERIMENT = "leaderboard-sweeps"
@@ -41,15 +41,15 @@ def sweeps(tracking_uri):
         failing = api.run(["exploding"], [TINY_SPEC], [0.2, 0.5], tracking_uri=tracking_uri, experiment=EXPERIMENT)
     finally:
         plugin_manager.unregister(name="exploding-plugin")
-    tracker = Tracker(tracking_uri, EXPERIMENT)
+    tracker = MlflowTracker(tracking_uri, EXPERIMENT)
     tags = {"mmea_bench.kind": "run", "method": "gcn-align", "dataset": TINY_SPEC, "ratio": "0.5", "seed": "7"}
     tracker.start_run("left running", tags | {"without": ""})
-    first_sweep = runs_frame(tracker)["sweep"].value_counts().idxmax()
+    first_sweep = recorded_runs(tracker)["sweep"].value_counts().idxmax()
     return {"tracker": tracker, "run_output": result.output, "sweeps": (first_sweep, ablation, failing)}
 
 
 def test_cells_are_mean_and_sample_std_over_seeds(sweeps):
-    frame = runs_frame(sweeps["tracker"])
+    frame = recorded_runs(sweeps["tracker"])
     board = build_leaderboard(frame, "title", "command", ("hits_at_1", "mr"), ("csls",))
     hits, mean_rank = board.sections
     assert (hits.title, mean_rank.title) == ("Hits@1, csls", "MR, csls")
@@ -70,7 +70,7 @@ def test_cells_are_mean_and_sample_std_over_seeds(sweeps):
 
 
 def test_the_best_value_of_each_column_is_marked(sweeps):
-    board = build_leaderboard(runs_frame(sweeps["tracker"]), "title", "command", ("hits_at_1", "mr"), ("csls",))
+    board = build_leaderboard(recorded_runs(sweeps["tracker"]), "title", "command", ("hits_at_1", "mr"), ("csls",))
     for section, pick in zip(board.sections, (max, min), strict=True):
         competitors = {method: cells[0] for method, cells in section.rows.items()}
         best = pick(competitors, key=lambda method: round(competitors[method].mean, competitors[method].digits))
@@ -83,7 +83,7 @@ def test_differently_configured_runs_never_share_a_row_and_the_caption_names_the
     for lr in (0.005, 0.02):
         api.run(["gcn-align"], [TINY_SPEC], [0.2], settings={"lr": lr}, **options)
     api.run(["gcn-align"], [TINY_SPEC], [0.2], settings={"eval_candidates": "test"}, without=["attribute"], **options)
-    frame = runs_frame(Tracker(tracking_uri, experiment))
+    frame = recorded_runs(MlflowTracker(tracking_uri, experiment))
     board = build_leaderboard(frame, "title", "command", ("hits_at_1",))
     assert list(board.sections[0].rows) == [
         "gcn-align --set eval_candidates=all --set lr=0.005",
@@ -108,7 +108,7 @@ def test_a_replaced_components_parameters_do_not_lengthen_the_label():
 
 
 def test_runs_that_did_not_finish_are_excluded_and_footnoted(sweeps):
-    board = build_leaderboard(runs_frame(sweeps["tracker"]), "title", "command")
+    board = build_leaderboard(recorded_runs(sweeps["tracker"]), "title", "command")
     footnote = board.footnote()
     assert footnote.startswith("Excluded 2 runs that did not finish: ")
     assert f"1 failed, exploding on {TINY_SPEC} at r=0.5 s=0 (ValueError: loss exploded)" in footnote
@@ -160,7 +160,7 @@ def test_every_format_is_written_with_its_command_and_logged_to_the_latest_sweep
     lines = stem.with_suffix(".csv").read_text().splitlines()
     assert lines[0] == f"# {command}" and lines[-1].startswith("# Excluded 2 runs")
     rows = {(row["metric"], row["method"]): row for row in csv.DictReader(lines[1:-1])}
-    board = build_leaderboard(runs_frame(sweeps["tracker"]), "title", "command", ("hits_at_1",), ("csls",))
+    board = build_leaderboard(recorded_runs(sweeps["tracker"]), "title", "command", ("hits_at_1",), ("csls",))
     cell = board.sections[0].rows["gcn-align"][0]
     row = rows[("Hits@1, csls", "gcn-align")]
     assert float(row[f"{TINY_SPEC} r=0.2 mean"]) == pytest.approx(cell.mean)

@@ -8,7 +8,7 @@ import pytest
 
 from mmea_bench import api
 from mmea_bench.methods import configure, get_method
-from mmea_bench.tracking import Tracker
+from mmea_bench.tracking.mlflow_tracker import MlflowTracker
 from tests.conftest import TINY_SPEC
 
 SHORT = {"check_every": "5", "pseudo_labeler.step": "2", "pseudo_labeler.window": "4"}
@@ -50,7 +50,7 @@ def test_mclea_trains_on_every_modality_and_logs_pseudo_label_windows(tracking_u
     assert 0.3 < run.data.metrics["test_csls_hits_at_1"] <= run.data.metrics["test_csls_hits_at_10"] <= 1
     assert {f"icl_weight_{modality}" for modality in MODALITIES} <= set(run.data.metrics)
 
-    client = Tracker(tracking_uri, experiment).client
+    client = MlflowTracker(tracking_uri, experiment).client
     windows = {key: client.get_metric_history(run.info.run_id, key) for key in ("pseudo_proposed", "pseudo_accepted")}
     assert [point.step for point in windows["pseudo_accepted"]] == [8, 12]
     assert windows["pseudo_proposed"][-1].value > 0

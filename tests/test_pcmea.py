@@ -3,7 +3,7 @@ import pytest
 from mmea_bench import api
 from mmea_bench.errors import UserError
 from mmea_bench.methods import configure, get_method
-from mmea_bench.tracking import Tracker
+from mmea_bench.tracking.mlflow_tracker import MlflowTracker
 from tests.conftest import TINY_SPEC
 
 FAST = {
@@ -20,7 +20,7 @@ def test_pcmea_trains_every_mechanism_and_logs_them(tracking_uri, experiment):
     result = api.run(["pcmea"], [TINY_SPEC], [0.3], settings=FAST, tracking_uri=tracking_uri, experiment=experiment)
     (record,) = result.runs
     assert record.status == "FINISHED", record.error
-    client = Tracker(tracking_uri, experiment).client
+    client = MlflowTracker(tracking_uri, experiment).client
     run = client.get_run(record.run_id)
     assert {"mi_structure", "mi_image", "pseudo_precision_accepted", "train_loss_momentum-contrast"} <= set(
         run.data.metrics

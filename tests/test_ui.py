@@ -13,9 +13,8 @@ import pytest
 from click.testing import CliRunner
 
 from mmea_bench.cli import cli
-from mmea_bench.leaderboard import runs_frame
-from mmea_bench.tracking import Tracker
-from tests.conftest import TINY_SPEC
+from mmea_bench.tracking.mlflow_tracker import MlflowTracker
+from tests.conftest import TINY_SPEC, recorded_runs
 from tests.example_plugins import DegreePlugin
 
 CHROMIUM = next((found for name in ("chromium", "chromium-browser") if (found := shutil.which(name))), None)
@@ -65,8 +64,8 @@ def test_the_mlflow_ui_shows_the_runs_and_the_leaderboard_in_a_browser(
     result = invoke("run", "gcn-align", "degree-align", *arguments, "--tracking-uri", tracking_uri,
                     "--experiment", experiment)  # fmt: skip
     assert result.exit_code == 0, result.output
-    tracker = Tracker(tracking_uri, experiment)
-    frame = runs_frame(tracker)
+    tracker = MlflowTracker(tracking_uri, experiment)
+    frame = recorded_runs(tracker)
     names = {tracker.client.get_run(run_id).info.run_name for run_id in frame["run_id"]}
     assert len(names) == 2 and all(name.startswith(("gcn-align ", "degree-align ")) for name in names)
 

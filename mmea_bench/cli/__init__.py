@@ -1,13 +1,13 @@
 """The ``mmea-bench`` command line: argument parsing and printing around :mod:`mmea_bench.api`.
 
-Each command group lives in its own module; importing it attaches its commands to :data:`cli`.
+Each command group lives in its own module; importing it attaches its commands to :data:`cli`. Command modules
+import the API (and with it torch) only when a command runs, so ``--help`` answers at once.
 """
 
 import logging
 
 import click
 from rich.console import Console
-from rich.logging import RichHandler
 
 from mmea_bench.errors import UserError
 
@@ -34,6 +34,8 @@ class Group(click.Group):
 @click.version_option(package_name="mmea-bench")
 def cli() -> None:
     """Benchmark multi-modal entity alignment methods under one runner and one evaluation protocol."""
+    from rich.logging import RichHandler
+
     handler = RichHandler(console=console, show_path=False)
     logging.basicConfig(level=logging.WARNING, format="%(message)s", handlers=[handler])
 

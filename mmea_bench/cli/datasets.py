@@ -5,10 +5,6 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, Trans
 from rich.table import Table
 
 from mmea_bench.cli import Group, cli, console
-from mmea_bench.data.benchmarks import BENCHMARKS
-from mmea_bench.data.download import download
-from mmea_bench.data.loading import DatasetSpec, load_dataset
-from mmea_bench.plugins import plugin_manager
 
 
 def _pair(values: tuple[int, int]) -> str:
@@ -20,14 +16,13 @@ def _pair(values: tuple[int, int]) -> str:
 def datasets(ctx):
     """List registered datasets and where a local copy was found; see also 'info' and 'download'."""
     if ctx.invoked_subcommand is None:
+        from mmea_bench import api
+
         table = Table(title="Datasets")
         for column in ("dataset", "plugin", "local copy", "description"):
             table.add_column(column)
-        for registration in plugin_manager.registry("dataset"):
-            benchmark = BENCHMARKS.get(registration.name)
-            found = benchmark.find() if benchmark else None
-            where = "generated" if benchmark is None else str(found[0]) if found else "not found (see 'download')"
-            table.add_row(registration.name, registration.plugin, where, registration.description)
+        for entry in api.datasets():
+            table.add_row(entry.name, entry.plugin, entry.location, entry.description)
         console.print(table)
 
 
@@ -35,7 +30,9 @@ def datasets(ctx):
 @click.argument("dataset")
 def datasets_info(dataset):
     """Load DATASET (a name, NAME:key=value,..., or a folder) and print its entities, triples, links and modalities."""
-    kg = load_dataset(DatasetSpec.parse(dataset))
+    from mmea_bench import api
+
+    kg = api.dataset(dataset)
     summary = kg.summary()
     table = Table(title=summary["dataset"], caption=kg.description)
     table.add_column("")
@@ -56,10 +53,14 @@ def datasets_info(dataset):
 @click.option("--force", is_flag=True, help="Download again even when a complete copy is cached.")
 def datasets_download(name, force):
     """Fetch benchmark NAME's public release into the cache ($MMEA_BENCH_CACHE), checked, unpacked atomically."""
+    from mmea_bench import api
+
     columns = TextColumn(f"{name}"), BarColumn(), DownloadColumn(), TransferSpeedColumn()
     with Progress(*columns, console=console, transient=True) as progress:
         task = progress.add_task(name, total=None)
-        report = download(name, force, progress=lambda done, total: progress.update(task, completed=done, total=total))
+        report = api.download_dataset(
+            name, force, progress=lambda done, total: progress.update(task, completed=done, total=total)
+        )
     if report.already_present:
         console.print(f"{name}: already downloaded in {report.folder} (--force downloads it again)")
         return

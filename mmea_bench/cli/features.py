@@ -1,22 +1,33 @@
 """``mmea-bench features text|images``: embed a dataset's texts or images with a pre-trained model, cached on disk."""
 
-import time
-from functools import partial
 from pathlib import Path
 
 import click
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from mmea_bench.cli import Group, cli, console
-from mmea_bench.data.cache import FeatureCache
-from mmea_bench.data.loading import DatasetSpec, load_dataset
-from mmea_bench.features.images import ImageEncoder, image_features, read_image_index
-from mmea_bench.features.text import TEXT_FIELDS, SentenceEncoder, entity_texts, text_features
+from mmea_bench.features import TEXT_FIELDS
 
 
 def _progress() -> Progress:
     columns = TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()
     return Progress(*columns, console=console)
+
+
+def _bar(progress: Progress):
+    """A progress callback of the features API: one bar per field, on ``progress``."""
+
+    def start(description: str, total: int):
+        task = progress.add_task(description, total=total)
+        return lambda done: progress.advance(task, done)
+
+    return start
+
+
+def _report(cached) -> None:
+    console.print(
+        f"{cached.field}: {cached.entities:,} entities x {cached.dim} in {cached.seconds:.1f} s -> {cached.path}"
+    )
 
 
 @cli.group(cls=Group)
@@ -37,22 +48,15 @@ def features():
 @click.option("--device", default="cpu", show_default=True)
 def features_text(dataset, model, fields, batch_size, device):
     """Embed DATASET's entity names, relation names and attribute names/values (mean pooling), cached per field."""
-    spec = DatasetSpec.parse(dataset)
-    kg = load_dataset(spec)
-    encoder = SentenceEncoder(model, batch_size=batch_size, device=device)
-    cache = FeatureCache(spec.cache_key)
-    for field in fields or TEXT_FIELDS:
-        texts = entity_texts(kg, field)
-        if texts is None:
-            console.print(f"{field}: {kg.name} has no such text, skipped")
-            continue
-        start = time.perf_counter()
-        with _progress() as progress:
-            task = progress.add_task(f"{field} ({len(texts.texts):,} texts)", total=len(texts.texts))
-            matrix, mask = text_features(kg, field, encoder, partial(progress.advance, task))
-        path = cache.write(encoder.key, field, matrix, mask)
-        seconds = time.perf_counter() - start
-        console.print(f"{field}: {int(mask.sum()):,} entities x {matrix.shape[1]} in {seconds:.1f} s -> {path}")
+    from mmea_bench import api
+
+    with _progress() as progress:
+        results = api.embed_texts(dataset, model, fields, batch_size, device, progress=_bar(progress))
+    for field, cached in results.items():
+        if cached is None:
+            console.print(f"{field}: {dataset} has no such text, skipped")
+        else:
+            _report(cached)
 
 
 @features.command("images")
@@ -70,15 +74,7 @@ def features_text(dataset, model, fields, batch_size, device):
 @click.option("--device", default="cpu", show_default=True)
 def features_images(dataset, folder, model, indexes, batch_size, device):
     """Embed DATASET's entity images with a vision model; attached as the 'image' modality."""
-    spec = DatasetSpec.parse(dataset)
-    kg = load_dataset(spec)
-    images = read_image_index(kg, folder, list(indexes))
-    encoder = ImageEncoder(model, batch_size=batch_size, device=device)
-    total = sum(len(paths) for paths in images.values())
-    start = time.perf_counter()
+    from mmea_bench import api
+
     with _progress() as progress:
-        task = progress.add_task(f"images ({total:,})", total=total)
-        matrix, mask = image_features(kg, images, encoder, partial(progress.advance, task))
-    path = FeatureCache(spec.cache_key).write(encoder.key, "image", matrix, mask)
-    seconds = time.perf_counter() - start
-    console.print(f"image: {int(mask.sum()):,} entities x {matrix.shape[1]} in {seconds:.1f} s -> {path}")
+        _report(api.embed_images(dataset, folder, model, indexes, batch_size, device, progress=_bar(progress)))

@@ -4,17 +4,17 @@ import click
 from rich.table import Table
 
 from mmea_bench.cli import Group, cli, console
-from mmea_bench.methods import configure, get_method
-from mmea_bench.plugins import plugin_manager
 
 
 @cli.command()
 def plugins():
     """List every loaded plugin and the components it contributes, by kind."""
+    from mmea_bench import api
+
     table = Table(title="Plugins")
     for column in ("plugin", "kind", "components"):
         table.add_column(column)
-    for name, contributions in plugin_manager.plugins().items():
+    for name, contributions in api.plugins().items():
         for index, (kind, names) in enumerate(contributions.items()):
             table.add_row(name if index == 0 else "", kind.replace("_", "-"), ", ".join(names))
     console.print(table)
@@ -25,10 +25,12 @@ def plugins():
 def methods(ctx):
     """List methods; 'methods show NAME' prints one's components and defaults."""
     if ctx.invoked_subcommand is None:
+        from mmea_bench import api
+
         table = Table(title="Methods")
         for column in ("method", "plugin", "description"):
             table.add_column(column)
-        for registration in plugin_manager.registry("method"):
+        for registration in api.methods():
             table.add_row(registration.name, registration.plugin, registration.description)
         console.print(table)
 
@@ -37,13 +39,15 @@ def methods(ctx):
 @click.argument("name")
 def methods_show(name):
     """Print a method's components and every setting with its default (the keys --set takes)."""
-    method = get_method(name)
+    from mmea_bench import api
+
+    method, settings = api.method_settings(name)
     console.print(f"[bold]{name}[/bold]: {method.description}")
     if method.reference:
         console.print(f"Reference: {method.reference}")
     table = Table()
     table.add_column("setting (--set KEY=VALUE)")
     table.add_column("default")
-    for key, value in configure(method).flat().items():
+    for key, value in settings.items():
         table.add_row(key, repr(value))
     console.print(table)

@@ -3,9 +3,8 @@
 import click
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from mmea_bench import api
 from mmea_bench.cli import cli, console
-from mmea_bench.cli.results import leaderboard_command, tabulate
+from mmea_bench.cli.results import print_leaderboard
 from mmea_bench.errors import UserError
 from mmea_bench.observer import Observer
 from mmea_bench.settings import parse_assignments
@@ -41,7 +40,7 @@ class SweepProgress(Observer):
         text = self.label + (f"  valid H@1 {hits:.3f}" if hits is not None else "")
         self.progress.update(self.run, completed=epoch, description=text)
 
-    def run_finished(self, record: api.RunRecord) -> None:
+    def run_finished(self, record) -> None:
         self.progress.advance(self.sweep)
         if record.status == "FAILED":
             self.progress.console.print(
@@ -70,6 +69,8 @@ class SweepProgress(Observer):
 @click.option("--valid-fraction", default=0.1, show_default=True, help="Fraction of gold links for validation.")
 def run(methods, datasets, ratios, seeds, epochs, settings, without, device, tracking_uri, experiment, valid_fraction):
     """Train and evaluate METHODS on every dataset, seed ratio and seed; record each run in MLflow."""
+    from mmea_bench import api
+
     plan = api.plan_sweep(
         methods,
         datasets,
@@ -86,5 +87,6 @@ def run(methods, datasets, ratios, seeds, epochs, settings, without, device, tra
     columns = TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()
     with Progress(*columns, console=console) as progress:
         result = api.execute(plan, SweepProgress(progress))
-    tabulate(result.tracker, leaderboard_command(result.tracker, result.parent_run_id), result.parent_run_id)
-    console.print(f"Recorded in MLflow: {result.tracker.experiment_url_hint()}, sweep run {result.parent_run_id}")
+    tracker = result.tracker
+    print_leaderboard(api.leaderboard(tracker.experiment, tracker.tracking_uri, result.parent_run_id))
+    console.print(f"Recorded in MLflow: {tracker.describe()}, sweep run {result.parent_run_id}")

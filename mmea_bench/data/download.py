@@ -1,12 +1,13 @@
 """``mmea-bench datasets download``: fetch a benchmark's public release into the cache, checked and unpacked atomically.
 
-Each benchmark has one or more sources: an archive URL (zip or tar), its expected size and sha256 where they are
-pinned, and which archive folders or files go where in the dataset's folder (the layout of ``$MMEA_BENCH_DATA``).
+Each :class:`~mmea_bench.data.benchmarks.Benchmark` declares one or more sources: an archive URL (zip or tar), its
+expected size and sha256 where they are pinned, and which archive folders or files go where in the dataset's folder
+(the layout of ``$MMEA_BENCH_DATA``).
 Everything is downloaded and unpacked inside a temporary folder next to the cache entry, checked to be a complete
 copy, and renamed into place in one step: an interrupted download leaves nothing behind. Pickles are never unpacked.
 
-``$MMEA_BENCH_SOURCES`` names a JSON file that replaces the source table (``{name: [{url, sha256, size, members}]}``),
-for mirrors and for tests.
+``$MMEA_BENCH_SOURCES`` names a JSON file that replaces benchmarks' sources, for mirrors:
+``{name: [{url, sha256, size, members}]}``.
 """
 
 import hashlib
@@ -24,9 +25,10 @@ from functools import partial
 from pathlib import Path, PurePosixPath
 from typing import IO
 
-from mmea_bench.data.benchmarks import Benchmark, get_benchmark
-from mmea_bench.data.cache import DATA_ENV, downloads_dir
+from mmea_bench.data.benchmarks import Benchmark, Source, get_benchmark
+from mmea_bench.data.cache import DATA_ENV
 from mmea_bench.errors import UserError
+from mmea_bench.plugins import PluginManager, plugin_manager
 
 SOURCES_ENV = "MMEA_BENCH_SOURCES"
 CHUNK = 1 << 20
@@ -34,58 +36,6 @@ NEVER_UNPACKED = (".pkl", ".pickle")
 
 Progress = Callable[[int, int | None], None]
 """Called with (bytes so far, total bytes or None) while a file downloads."""
-
-
-@dataclass(frozen=True)
-class Source:
-    """One archive of a release: where it is, how to check it, and ``members``: archive path -> dataset path.
-
-    A member naming a folder brings everything under it. ``sha256`` / ``size`` are checked when pinned; GitHub
-    archives are generated on request and their bytes are not guaranteed stable, so theirs are not.
-    """
-
-    url: str
-    members: dict[str, str]
-    sha256: str | None = None
-    size: int | None = None
-
-
-def _github(repository: str, commit: str, members: dict[str, str]) -> Source:
-    top = f"{repository.split('/')[1]}-{commit}"
-    url = f"https://github.com/{repository}/archive/{commit}.zip"
-    return Source(url, {f"{top}/{inside}": target for inside, target in members.items()})
-
-
-DH_MEA = ("wen2stronger/DH-MEA", "02881e25f90559ba7e646a36d12acfc75713fd79")
-GCN_ALIGN = ("1049451037/GCN-Align", "4fc90c438e5a609b96df03daff170fbcf03fde94")
-MCLEA = ("lzxlin/MCLEA", "6946d433a8bab2a1a7d8c88af046d74efa72f7b0")
-MMKB = ("mniepert/mmkb", "dc1c89cac110ddbb9944d6ed5ab2b3c2339d320c")
-
-
-def _dbp15k(pair: str) -> list[Source]:
-    names = f"data/DBP15K/translated_ent_name/dbp_{pair}.json"
-    return [
-        _github(*GCN_ALIGN, {f"data/{pair}": f"DBP15K/{pair}"}),
-        _github(*MCLEA, {names: f"DBP15K/translated_ent_name/dbp_{pair}.json"}),
-    ]
-
-
-def _openea(folder: str) -> list[Source]:
-    return [_github(*DH_MEA, {f"datasets/{folder}": f"OpenEA_15K/{folder}"})]
-
-
-SOURCES: dict[str, list[Source]] = {
-    "fb15k-db15k": [_github(*DH_MEA, {"datasets/DB15K-FB15K": "FB15K_DB15K"})],
-    "fb15k-yago15k": [_github(*DH_MEA, {"datasets/YAGO15K-FB15K": "FB15K_YAGO15K"})],
-    "dbp15k-zh-en": _dbp15k("zh_en"),
-    "dbp15k-ja-en": _dbp15k("ja_en"),
-    "dbp15k-fr-en": _dbp15k("fr_en"),
-    "openea-en-fr-15k-v1": _openea("OEA_EN_FR_15K_V1"),
-    "openea-en-de-15k-v1": _openea("OEA_EN_DE_15K_V1"),
-    "openea-d-w-15k-v1": _openea("OEA_D_W_15K_V1"),
-    "openea-d-w-15k-v2": _openea("OEA_D_W_15K_V2"),
-}
-"""Public releases at pinned commits of the repositories that publish each benchmark in the id layout."""
 
 
 @dataclass
@@ -109,17 +59,17 @@ def load_sources(path: Path) -> dict[str, list[Source]]:
         raise UserError(f"{SOURCES_ENV}={path}: not a source table ({error})") from None
 
 
-def configured_sources() -> dict[str, list[Source]]:
-    """The built-in table, or the one ``$MMEA_BENCH_SOURCES`` names."""
+def configured_sources(benchmark: Benchmark) -> list[Source]:
+    """The benchmark's own sources, or those the table that ``$MMEA_BENCH_SOURCES`` names gives it."""
     override = os.environ.get(SOURCES_ENV)
-    return load_sources(Path(override)) if override else SOURCES
+    if override:
+        return load_sources(Path(override)).get(benchmark.name, [])
+    return list(benchmark.sources)
 
 
 def _by_hand(benchmark: Benchmark) -> str:
     copy = benchmark.copies[0]
-    return (
-        f"put the files by hand in ${DATA_ENV}/{copy.folder}/ (or in {downloads_dir() / benchmark.name}/{copy.folder}/)"
-    )
+    return f"put the files by hand in ${DATA_ENV}/{copy.folder}/ (or in {benchmark.download_folder()}/{copy.folder}/)"
 
 
 def _fetch(source: Source, target: Path, progress: Progress | None) -> str:
@@ -193,15 +143,17 @@ def _unpack(archive: Path, source: Source, root: Path) -> int:
 def download(
     name: str,
     force: bool = False,
-    sources: dict[str, list[Source]] | None = None,
+    sources: list[Source] | None = None,
     progress: Progress | None = None,
+    plugins: PluginManager = plugin_manager,
 ) -> DownloadReport:
-    """Fetch benchmark ``name`` into ``<cache>/datasets/<name>``; without network, one line says where to put files."""
-    benchmark = get_benchmark(name)
-    table = configured_sources() if sources is None else sources
-    if name not in table:
+    """Fetch benchmark ``name`` (from its own sources, unless ``sources`` replaces them) into its download folder;
+    without network, one line says where to put the files."""
+    benchmark = get_benchmark(name, plugins)
+    sources = configured_sources(benchmark) if sources is None else sources
+    if not sources:
         raise UserError(f"dataset '{name}' has no download source; {_by_hand(benchmark)}")
-    folder = downloads_dir() / name
+    folder = benchmark.download_folder()
     if folder.is_dir() and not force and benchmark.is_complete(folder):
         return DownloadReport(name, folder, already_present=True)
     folder.parent.mkdir(parents=True, exist_ok=True)
@@ -209,22 +161,27 @@ def download(
     try:
         report = DownloadReport(name, folder)
         tree = staging / "tree"
-        for index, source in enumerate(table[name]):
-            archive = staging / f"archive-{index}"
-            try:
-                report.archives[source.url] = _fetch(source, archive, progress)
-            except (urllib.error.URLError, TimeoutError, ConnectionError) as error:
-                reason = getattr(error, "reason", error)
-                raise UserError(f"cannot download {source.url} ({reason}); {_by_hand(benchmark)}") from None
-            if not _unpack(archive, source, tree):
-                raise UserError(f"{source.url}: none of {', '.join(source.members)} is in the archive")
-            archive.unlink()
+        for index, source in enumerate(sources):
+            report.archives[source.url] = _fetch_into(tree, staging / f"archive-{index}", source, benchmark, progress)
         if not benchmark.is_complete(tree):
-            missing = min((copy.missing(tree) for copy in benchmark.copies), key=len)
-            raise UserError(f"dataset '{name}': the downloaded release lacks {missing[0]}; {_by_hand(benchmark)}")
+            missing = benchmark.first_missing(tree)
+            raise UserError(f"dataset '{name}': the downloaded release lacks {missing}; {_by_hand(benchmark)}")
         if folder.exists():
             os.rename(folder, staging / "previous")
         os.rename(tree, folder)
         return report
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+
+
+def _fetch_into(tree: Path, archive: Path, source: Source, benchmark: Benchmark, progress: Progress | None) -> str:
+    """Download one archive and unpack its wanted members under ``tree``; returns its sha256."""
+    try:
+        digest = _fetch(source, archive, progress)
+    except (urllib.error.URLError, TimeoutError, ConnectionError) as error:
+        reason = getattr(error, "reason", error)
+        raise UserError(f"cannot download {source.url} ({reason}); {_by_hand(benchmark)}") from None
+    if not _unpack(archive, source, tree):
+        raise UserError(f"{source.url}: none of {', '.join(source.members)} is in the archive")
+    archive.unlink()
+    return digest

@@ -1,7 +1,7 @@
 """Datasets by name or path: ``NAME`` or ``NAME:key=value,key=value`` (parameters of the dataset's factory).
 
 A name that is not registered but looks like a path (it contains a ``/``, or names an existing folder) is a folder
-whose layout is detected (:func:`~mmea_bench.data.layouts.load_directory`). Features cached by ``mmea-bench
+whose layout is detected (:func:`load_directory`). Features cached by ``mmea-bench
 features`` for the dataset are attached to it when it loads.
 """
 
@@ -11,8 +11,9 @@ from functools import partial
 from pathlib import Path
 
 from mmea_bench.data.cache import FeatureCache
+from mmea_bench.data.id_layout import load_id_layout
 from mmea_bench.data.kgpair import KGPair
-from mmea_bench.data.layouts import load_directory
+from mmea_bench.data.mmkb import load_mmkb, mmkb_graphs
 from mmea_bench.errors import UserError, unknown_name
 from mmea_bench.plugins import PluginManager, Registration, plugin_manager
 from mmea_bench.settings import parse_assignments, parse_value
@@ -20,6 +21,30 @@ from mmea_bench.settings import parse_assignments, parse_value
 
 def _looks_like_path(text: str) -> bool:
     return "/" in text or os.sep in text or text.startswith((".", "~")) or Path(text).is_dir()
+
+
+def load_directory(directory: Path, allow_pickle: bool = False, kg1: str = "", kg2: str = "") -> KGPair:
+    """Load a folder whose layout is detected: the id layout (``ent_ids_1`` present) or raw MMKB files.
+
+    For raw MMKB files, ``kg1`` / ``kg2`` name the graphs (needed when the folder holds more than two); by default
+    FB15K is KG2, as in the id-layout copies of FB15K-DB15K.
+    """
+    if not directory.is_dir():
+        raise UserError(f"dataset path {directory} is not a folder")
+    if (directory / "ent_ids_1").is_file():
+        return load_id_layout(directory, allow_pickle=allow_pickle)
+    if kg1 or kg2:
+        if not (kg1 and kg2):
+            raise UserError(f"{directory}: name both graphs, :kg1=NAME,kg2=NAME")
+        return load_mmkb(directory, kg1, kg2)
+    graphs = mmkb_graphs(directory)
+    if len(graphs) == 2:
+        return load_mmkb(directory, *sorted(graphs, key=lambda graph: graph == "FB15K"))
+    if len(graphs) > 2:
+        raise UserError(f"{directory} holds MMKB graphs {', '.join(graphs)}: choose two with :kg1=NAME,kg2=NAME")
+    raise UserError(
+        f"{directory}: no known layout (expected ent_ids_1, ent_ids_2, triples_1, ... or *_EntityTriples.txt)"
+    )
 
 
 @dataclass(frozen=True)

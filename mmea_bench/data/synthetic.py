@@ -12,6 +12,8 @@ six modalities (100 epochs) about 0.94; its mutual-nn pseudo-labels were about 9
 ``average_degree`` or ``edge_keep`` makes structure easier; the README's "The synthetic default" has the commands.
 """
 
+from dataclasses import dataclass
+
 import numpy as np
 import torch
 
@@ -40,6 +42,141 @@ def _word_vector(token: str, dim: int) -> np.ndarray:
     return np.random.default_rng(digest).standard_normal(dim)
 
 
+@dataclass
+class World:
+    """The latent world both KGs are sampled from: the communities' centres, each entity's community, latent state
+    and activity, and the typed edges (head, relation, tail) among entities."""
+
+    centres: np.ndarray
+    community: np.ndarray
+    latent: np.ndarray
+    activity: np.ndarray
+    edges: np.ndarray
+
+
+def _world(
+    rng: np.random.Generator, entities: int, communities: int, relations: int, average_degree: float,
+    degree_skew: float, latent_dim: int,
+) -> World:  # fmt: skip
+    """Heads by activity; tails mostly inside the head's community; relation types by community pair."""
+    community = rng.integers(communities, size=entities)
+    centres = rng.standard_normal((communities, latent_dim))
+    latent = centres[community] + 0.8 * rng.standard_normal((entities, latent_dim))
+    activity = rng.pareto(degree_skew, size=entities) + 1.0
+    edge_count = int(entities * average_degree / 2)
+    heads = _skewed_choice(rng, activity, edge_count)
+    tails = _skewed_choice(rng, activity, edge_count)
+    members = [np.flatnonzero(community == c) for c in range(communities)]
+    local = rng.random(edge_count) < 0.6
+    for index in np.flatnonzero(local):
+        pool = members[community[heads[index]]]
+        tails[index] = pool[_skewed_choice(rng, activity[pool], 1)[0]]
+    relation_of = rng.integers(relations, size=(communities, communities))
+    types = relation_of[community[heads], community[tails]]
+    random_type = rng.random(edge_count) < 0.2
+    types[random_type] = rng.integers(relations, size=int(random_type.sum()))
+    keep = heads != tails
+    edges = np.unique(np.stack([heads[keep], types[keep], tails[keep]], 1), axis=0)
+    return World(centres, community, latent, activity, edges)
+
+
+def _memberships(rng: np.random.Generator, entities: int, overlap: float) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """Which world entities each KG holds (a boolean mask per KG) and their ids in the pair (-1 where absent)."""
+    membership = rng.random(entities)
+    in_kg = [membership < overlap + (1 - overlap) / 2, membership >= (1 - overlap) / 2]
+    local_ids, offset = [], 0
+    for side in (0, 1):
+        ids = np.full(entities, -1)
+        ids[in_kg[side]] = offset + rng.permutation(int(in_kg[side].sum()))
+        local_ids.append(ids)
+        offset += int(in_kg[side].sum())
+    return in_kg, local_ids
+
+
+def _triples(
+    rng: np.random.Generator, world: World, local_ids: list[np.ndarray], relations: int, relation_merge: float,
+    edge_keep: float,
+) -> np.ndarray:  # fmt: skip
+    """Each KG's edges (independent dropout) under its own relation vocabulary; KG2 merges some relation types."""
+    merged = np.arange(relations)
+    merge = rng.random(relations) < relation_merge
+    merged[merge] = rng.integers(relations, size=int(merge.sum()))
+    kg2_relation = relations + rng.permutation(relations)[merged]
+    triples = []
+    for side, relation_map in ((0, np.arange(relations)), (1, kg2_relation)):
+        ids = local_ids[side]
+        edges = world.edges
+        kept = rng.random(len(edges)) < edge_keep
+        present = (ids[edges[:, 0]] >= 0) & (ids[edges[:, 2]] >= 0) & kept
+        edges = edges[present]
+        triples.append(np.stack([ids[edges[:, 0]], relation_map[edges[:, 1]], ids[edges[:, 2]]], 1))
+    return np.unique(np.concatenate(triples), axis=0)
+
+
+def _attributes(
+    rng: np.random.Generator, world: World, in_kg: list[np.ndarray], local_ids: list[np.ndarray], attributes: int,
+    attribute_keep: float, shared_attribute_names: float, value_noise: float,
+) -> tuple[np.ndarray, list[str], list[str]]:  # fmt: skip
+    """Attribute rows (entity, attribute id), the attribute names, and a value per row: each community favours some
+    attribute types; values follow the latent state plus noise; KG2 renames the attributes not shared."""
+    communities, latent_dim = world.centres.shape
+    favoured = rng.random((communities, attributes)) < 0.3
+    has_attribute = rng.random((len(world.community), attributes)) < np.where(favoured[world.community], 0.7, 0.08)
+    projection = rng.standard_normal((latent_dim, attributes)) / np.sqrt(latent_dim)
+    values = world.latent @ projection
+    shared = rng.random(attributes) < shared_attribute_names
+    names = [f"attr_{a}" for a in range(attributes)] + [f"field_{a}" for a in range(attributes)]
+    rows, texts = [], []
+    for side in (0, 1):
+        kept = rng.random(has_attribute.shape) < attribute_keep
+        owner, kind = np.nonzero(has_attribute & in_kg[side][:, None] & kept)
+        name_ids = kind if side == 0 else np.where(shared[kind], kind, attributes + kind)
+        noisy = values[owner, kind] + value_noise * rng.standard_normal(len(owner))
+        rows.append(np.stack([local_ids[side][owner], name_ids], 1))
+        texts += [f"{value:.2f}" for value in noisy]
+    return np.concatenate(rows), names, texts
+
+
+def _names(
+    rng: np.random.Generator, in_kg: list[np.ndarray], local_ids: list[np.ndarray], name_corruption: float,
+    misspelling: float,
+) -> list[str]:  # fmt: skip
+    """Two-token names; misspelt on both sides, one token replaced for some KG2 entities."""
+    vocabulary = sorted({"".join(rng.choice(SYLLABLES, size=2)) for _ in range(400)})[:150]
+    true_names = [[str(token) for token in rng.choice(vocabulary, size=2)] for _ in range(len(in_kg[0]))]
+    entity_names = [""] * int(in_kg[0].sum() + in_kg[1].sum())
+    for side in (0, 1):
+        for world_id in np.flatnonzero(in_kg[side]):
+            tokens = list(true_names[world_id])
+            if side == 1 and rng.random() < name_corruption:
+                tokens[int(rng.integers(2))] = str(rng.choice(vocabulary))
+                tokens = [_misspell(rng, token) for token in tokens]
+            tokens = [_misspell(rng, token) if rng.random() < misspelling / 2 else token for token in tokens]
+            entity_names[local_ids[side][world_id]] = " ".join(tokens)
+    return entity_names
+
+
+def _images(
+    rng: np.random.Generator, world: World, in_kg: list[np.ndarray], local_ids: list[np.ndarray], image_dim: int,
+    image_noise: float, image_missing: float,
+) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+    """Image-like features (the latent state through a fixed random map, independent noise per KG) and which
+    entities have one."""
+    latent_dim = world.latent.shape[1]
+    image_map = rng.standard_normal((latent_dim, image_dim)) / np.sqrt(latent_dim)
+    total = int(in_kg[0].sum() + in_kg[1].sum())
+    images = np.zeros((total, image_dim))
+    has_image = np.zeros(total, dtype=bool)
+    for side in (0, 1):
+        world_ids = np.flatnonzero(in_kg[side])
+        rows = local_ids[side][world_ids]
+        noise = image_noise * 0.5 * rng.standard_normal((len(rows), image_dim))
+        images[rows] = np.tanh(world.latent[world_ids] @ image_map) + noise
+        has_image[rows] = rng.random(len(rows)) >= image_missing
+    images[~has_image] = 0.0
+    return images, has_image
+
+
 def generate_synthetic(
     entities: int = 3000,
     overlap: float = 0.8,
@@ -63,111 +200,26 @@ def generate_synthetic(
 ) -> KGPair:
     """Sample a KG pair; every argument is a size or a noise level (see the module docstring)."""
     rng = np.random.default_rng(seed)
-    community = rng.integers(communities, size=entities)
-    centres = rng.standard_normal((communities, latent_dim))
-    latent = centres[community] + 0.8 * rng.standard_normal((entities, latent_dim))
-    activity = rng.pareto(degree_skew, size=entities) + 1.0
-
-    # World edges: heads by activity; tails mostly inside the head's community; types by community pair.
-    edge_count = int(entities * average_degree / 2)
-    heads = _skewed_choice(rng, activity, edge_count)
-    tails = _skewed_choice(rng, activity, edge_count)
-    members = [np.flatnonzero(community == c) for c in range(communities)]
-    local = rng.random(edge_count) < 0.6
-    for index in np.flatnonzero(local):
-        pool = members[community[heads[index]]]
-        tails[index] = pool[_skewed_choice(rng, activity[pool], 1)[0]]
-    relation_of = rng.integers(relations, size=(communities, communities))
-    types = relation_of[community[heads], community[tails]]
-    random_type = rng.random(edge_count) < 0.2
-    types[random_type] = rng.integers(relations, size=int(random_type.sum()))
-    keep = heads != tails
-    world_edges = np.unique(np.stack([heads[keep], types[keep], tails[keep]], 1), axis=0)
-
-    # Two KGs: shared entities, entities of one side only; independent edge dropout.
-    membership = rng.random(entities)
-    in_kg = [membership < overlap + (1 - overlap) / 2, membership >= (1 - overlap) / 2]
-    local_ids = []
-    offset = 0
-    for side in (0, 1):
-        ids = np.full(entities, -1)
-        ids[in_kg[side]] = offset + rng.permutation(int(in_kg[side].sum()))
-        local_ids.append(ids)
-        offset += int(in_kg[side].sum())
-    n1, n2 = int(in_kg[0].sum()), int(in_kg[1].sum())
-
-    merged = np.arange(relations)
-    merge = rng.random(relations) < relation_merge
-    merged[merge] = rng.integers(relations, size=int(merge.sum()))
-    kg2_relation = relations + rng.permutation(relations)[merged]
-    relation_names = [f"rel/{r}" for r in range(relations)] + [f"property_{r}" for r in range(relations)]
-
-    triples = []
-    for side, relation_map in ((0, np.arange(relations)), (1, kg2_relation)):
-        ids = local_ids[side]
-        present = (
-            (ids[world_edges[:, 0]] >= 0) & (ids[world_edges[:, 2]] >= 0) & (rng.random(len(world_edges)) < edge_keep)
-        )
-        edges = world_edges[present]
-        triples.append(np.stack([ids[edges[:, 0]], relation_map[edges[:, 1]], ids[edges[:, 2]]], 1))
-    triples = np.unique(np.concatenate(triples), axis=0)
-
-    # Attributes: each community favours some attribute types; values follow the latent state plus noise.
-    favoured = rng.random((communities, attributes)) < 0.3
-    has_attribute = rng.random((entities, attributes)) < np.where(favoured[community], 0.7, 0.08)
-    projection = rng.standard_normal((latent_dim, attributes)) / np.sqrt(latent_dim)
-    values = latent @ projection
-    shared = rng.random(attributes) < shared_attribute_names
-    attribute_names = [f"attr_{a}" for a in range(attributes)] + [f"field_{a}" for a in range(attributes)]
-    attribute_rows, attribute_values = [], []
-    for side in (0, 1):
-        ids = local_ids[side]
-        owner, kind = np.nonzero(
-            has_attribute & in_kg[side][:, None] & (rng.random(has_attribute.shape) < attribute_keep)
-        )
-        name_ids = kind if side == 0 else np.where(shared[kind], kind, attributes + kind)
-        noisy = values[owner, kind] + value_noise * rng.standard_normal(len(owner))
-        attribute_rows.append(np.stack([ids[owner], name_ids], 1))
-        attribute_values += [f"{value:.2f}" for value in noisy]
-
-    # Names: two tokens; misspelt on both sides, one token replaced for some KG2 entities.
-    vocabulary = sorted({"".join(rng.choice(SYLLABLES, size=2)) for _ in range(400)})[:150]
-    true_names = [[str(token) for token in rng.choice(vocabulary, size=2)] for _ in range(entities)]
-    entity_names = [""] * (n1 + n2)
-    for side in (0, 1):
-        for world_id in np.flatnonzero(in_kg[side]):
-            tokens = list(true_names[world_id])
-            if side == 1 and rng.random() < name_corruption:
-                tokens[int(rng.integers(2))] = str(rng.choice(vocabulary))
-                tokens = [_misspell(rng, token) for token in tokens]
-            tokens = [_misspell(rng, token) if rng.random() < misspelling / 2 else token for token in tokens]
-            entity_names[local_ids[side][world_id]] = " ".join(tokens)
+    world = _world(rng, entities, communities, relations, average_degree, degree_skew, latent_dim)
+    in_kg, local_ids = _memberships(rng, entities, overlap)
+    triples = _triples(rng, world, local_ids, relations, relation_merge, edge_keep)
+    attribute_rows, attribute_names, attribute_values = _attributes(
+        rng, world, in_kg, local_ids, attributes, attribute_keep, shared_attribute_names, value_noise
+    )
+    entity_names = _names(rng, in_kg, local_ids, name_corruption, misspelling)
     name_features = np.stack([np.mean([_word_vector(t, 32) for t in name.split()], 0) for name in entity_names])
-
-    # Images: the latent state through a fixed random map, independent noise per KG, some missing.
-    image_map = rng.standard_normal((latent_dim, image_dim)) / np.sqrt(latent_dim)
-    images = np.zeros((n1 + n2, image_dim))
-    has_image = np.zeros(n1 + n2, dtype=bool)
-    for side in (0, 1):
-        world_ids = np.flatnonzero(in_kg[side])
-        rows = local_ids[side][world_ids]
-        images[rows] = np.tanh(latent[world_ids] @ image_map) + image_noise * 0.5 * rng.standard_normal(
-            (len(rows), image_dim)
-        )
-        has_image[rows] = rng.random(len(rows)) >= image_missing
-    images[~has_image] = 0.0
-
+    images, has_image = _images(rng, world, in_kg, local_ids, image_dim, image_noise, image_missing)
     both = np.flatnonzero(in_kg[0] & in_kg[1])
     links = np.stack([local_ids[0][both], local_ids[1][both]], 1)
     return KGPair(
         name="synthetic",
-        num_entities=(n1, n2),
+        num_entities=(int(in_kg[0].sum()), int(in_kg[1].sum())),
         triples=torch.as_tensor(triples, dtype=torch.long),
         num_relations=2 * relations,
         links=torch.as_tensor(links[np.argsort(links[:, 0])], dtype=torch.long),
         entity_names=entity_names,
-        relation_names=relation_names,
-        attributes=torch.as_tensor(np.concatenate(attribute_rows), dtype=torch.long),
+        relation_names=[f"rel/{r}" for r in range(relations)] + [f"property_{r}" for r in range(relations)],
+        attributes=torch.as_tensor(attribute_rows, dtype=torch.long),
         attribute_names=attribute_names,
         attribute_values=attribute_values,
         features={

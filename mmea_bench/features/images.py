@@ -14,9 +14,10 @@ import torch
 from torch import Tensor
 
 from mmea_bench.data.kgpair import KGPair
-from mmea_bench.data.layouts import read_text
+from mmea_bench.data.readers import read_text
 from mmea_bench.errors import UserError
-from mmea_bench.features import Advance, mean_per_entity
+from mmea_bench.features import Advance
+from mmea_bench.features.pooling import mean_per_entity
 from mmea_bench.features.text import load_pretrained, model_key
 
 logger = logging.getLogger(__name__)

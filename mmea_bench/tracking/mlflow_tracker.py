@@ -1,4 +1,4 @@
-"""Everything MLflow: where runs go, and how a sweep's parent and child runs are recorded."""
+"""The :class:`~mmea_bench.tracking.Tracker` on MLflow: runs of one experiment in a store, by explicit run ids."""
 
 from __future__ import annotations
 
@@ -9,18 +9,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mmea_bench.errors import UserError
+from mmea_bench.tracking import DEFAULT_EXPERIMENT
 
 if TYPE_CHECKING:
     from mlflow.tracking import MlflowClient
 
-DEFAULT_EXPERIMENT = "mmea-bench"
 PARENT_TAG = "mlflow.parentRunId"
 MAX_PARAM_LENGTH = 6000
-
-
-def default_tracking_uri() -> str:
-    """``MLFLOW_TRACKING_URI`` when set, else a SQLite file ``mlflow.db`` in the working directory."""
-    return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{Path.cwd() / 'mlflow.db'}"
 
 
 def open_client(tracking_uri: str) -> MlflowClient:
@@ -46,11 +41,11 @@ def unreachable(tracking_uri: str, error: Exception) -> UserError:
     return UserError(f"tracking URI {tracking_uri} is unreachable: {reason}")
 
 
-class Tracker:
-    """One MLflow store and experiment; runs are addressed by id, so nothing depends on a global active run."""
+class MlflowTracker:
+    """One MLflow store and experiment (created when missing); runs are addressed by id."""
 
-    def __init__(self, tracking_uri: str | None = None, experiment: str = DEFAULT_EXPERIMENT):
-        self.tracking_uri = tracking_uri or default_tracking_uri()
+    def __init__(self, tracking_uri: str, experiment: str = DEFAULT_EXPERIMENT):
+        self.tracking_uri = tracking_uri
         self.client = open_client(self.tracking_uri)
         try:
             found = self.client.get_experiment_by_name(experiment)
@@ -94,5 +89,5 @@ class Tracker:
         """End a run as FINISHED, FAILED or KILLED."""
         self.client.set_terminated(run_id, status)
 
-    def experiment_url_hint(self) -> str:
+    def describe(self) -> str:
         return f"{self.tracking_uri} (experiment '{self.experiment}', id {self.experiment_id})"

@@ -1,0 +1,56 @@
+"""Where runs are recorded: a small :class:`Tracker` interface (write side), its MLflow adapter
+(:mod:`~mmea_bench.tracking.mlflow_tracker`), the read side leaderboards use (:mod:`~mmea_bench.tracking.store`) and
+the MLflow UI server (:mod:`~mmea_bench.tracking.server`).
+
+This module imports nothing heavy: the command line reads its defaults before any store is opened.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Protocol
+
+DEFAULT_EXPERIMENT = "mmea-bench"
+RUN_KIND_TAG = "mmea_bench.kind"
+"""Tag telling a sweep's parent run (``sweep``) from its training runs (``run``)."""
+
+
+def default_tracking_uri() -> str:
+    """``MLFLOW_TRACKING_URI`` when set, else a SQLite file ``mlflow.db`` in the working directory."""
+    return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{Path.cwd() / 'mlflow.db'}"
+
+
+class Tracker(Protocol):
+    """One experiment of a tracking store; runs are addressed by id, so nothing depends on a global active run."""
+
+    tracking_uri: str
+    experiment: str
+
+    def start_run(self, name: str, tags: dict[str, str] | None = None, parent_id: str | None = None) -> str:
+        """Start a run (under ``parent_id`` where given) and return its id."""
+
+    def log_params(self, run_id: str, params: dict[str, Any]) -> None: ...
+
+    def log_metrics(self, run_id: str, metrics: dict[str, float], step: int = 0) -> None: ...
+
+    def set_tags(self, run_id: str, tags: dict[str, str]) -> None: ...
+
+    def log_dict(self, run_id: str, data: dict, path: str) -> None:
+        """Store ``data`` as a JSON artefact at ``path``."""
+
+    def log_artifact(self, run_id: str, local_path: str | Path, folder: str | None = None) -> None: ...
+
+    def end_run(self, run_id: str, status: str = "FINISHED") -> None:
+        """End a run as FINISHED, FAILED or KILLED."""
+
+    def describe(self) -> str:
+        """Where the runs are, for a person to find them."""
+
+
+def open_tracker(tracking_uri: str | None = None, experiment: str = DEFAULT_EXPERIMENT) -> Tracker:
+    """The tracker of an experiment (created when missing) in the store at ``tracking_uri`` (default:
+    :func:`default_tracking_uri`)."""
+    from mmea_bench.tracking.mlflow_tracker import MlflowTracker
+
+    return MlflowTracker(tracking_uri or default_tracking_uri(), experiment)
