@@ -205,13 +205,13 @@ def _run_cell(
     }
     run_id = tracker.start_run(label, tags, parent_id=parent)
     record = RunRecord(config.method, kg.name, ratio, seed, run_id)
-    params = {"method": config.method, "dataset": kg.name, "ratio": ratio, "seed": seed}
-    params |= {"valid_fraction": plan.valid_fraction, "device": plan.device} | config.flat()
-    tracker.log_params(run_id, params)
-    tracker.set_tags(run_id, package_versions())
-    tracker.log_dict(run_id, {"method": config.method, "dataset": kg.name, **asdict(config)}, "config.json")
     observer.run_started(label, config.training.epochs)
     try:
+        params = {"method": config.method, "dataset": kg.name, "ratio": ratio, "seed": seed}
+        params |= {"valid_fraction": plan.valid_fraction, "device": plan.device} | config.flat()
+        tracker.log_params(run_id, params)
+        tracker.set_tags(run_id, package_versions())
+        tracker.log_dict(run_id, {"method": config.method, "dataset": kg.name, **asdict(config)}, "config.json")
         split = split_links(kg.links, ratio, plan.valid_fraction, seed)
         outcome = train(
             config, kg, split, seed=seed, device=plan.device, observer=_CellObserver(tracker, run_id, observer)

@@ -2,6 +2,7 @@ import pytest
 import torch
 from click.testing import CliRunner
 
+from mmea_bench import api
 from mmea_bench.cli import cli
 from mmea_bench.components import Loss
 from mmea_bench.hookspecs import hookimpl
@@ -178,3 +179,15 @@ def test_listings():
     assert "synthetic" in invoke("datasets").output
     plugins = invoke("plugins").output
     assert "core.components.encoders" in plugins and "gcn-align" in plugins
+
+
+def test_a_run_the_store_refuses_to_record_ends_failed_not_running(tracking_uri, experiment):
+    modality = "m" * 250  # a parameter key 'encoder.mmm...' longer than MLflow accepts
+    result = api.run(
+        ["gcn-align"], [TINY_SPEC], [0.3], settings={f"encoder.{modality}": "gcn", "epochs": "1"},
+        tracking_uri=tracking_uri, experiment=experiment,
+    )  # fmt: skip
+    (record,) = result.runs
+    assert record.status == "FAILED" and "Param key" in record.error
+    frame = recorded_runs(MlflowTracker(tracking_uri, experiment))
+    assert list(frame["status"]) == ["FAILED"]
