@@ -14,8 +14,10 @@ class Observer:
     def sweep_started(self, total: int) -> None:
         """A sweep of ``total`` runs begins."""
 
-    def run_started(self, label: str, epochs: int) -> None:
-        """A run begins training for at most ``epochs`` epochs."""
+    def run_started(self, label: str, epochs: int) -> Observer:
+        """A run begins training for at most ``epochs`` epochs; returns the observer of its metrics and epochs
+        (runs of a sweep may train side by side)."""
+        return self
 
     def metrics_logged(self, metrics: dict[str, float], step: int) -> None:
         """A run produced metrics at epoch ``step`` (validation checks, pseudo-label windows)."""

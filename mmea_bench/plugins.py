@@ -111,6 +111,7 @@ class PluginManager:
         self._load_entry_points = load_entry_points
         self._loaded = False
         self._registries: dict[str, Registry] = {}
+        self._local: set[str] = set()
 
     @staticmethod
     def _new_manager() -> pluggy.PluginManager:
@@ -160,15 +161,24 @@ class PluginManager:
         return [entry_point for entry_point in found if entry_point.name in names]
 
     def register(self, plugin: object, name: str | None = None) -> str:
-        """Register a plugin object (a module or an instance with hook implementations) programmatically."""
+        """Register a plugin object (a module or an instance with hook implementations) programmatically.
+
+        Such a plugin lives in this process only: worker processes load the built-in and installed plugins."""
         self._ensure_loaded()
         registered = self._pm.register(plugin, name=name)
         self._registries.clear()
+        self._local.add(registered)
         return registered
+
+    def is_local(self, plugin: str) -> bool:
+        """Whether ``plugin`` was registered programmatically in this process (not built in, not installed)."""
+        return plugin in self._local
 
     def unregister(self, plugin: object = None, name: str | None = None) -> None:
         """Remove a plugin registered earlier (by object or name)."""
+        name = name or self._pm.get_name(plugin)
         self._pm.unregister(plugin, name=name)
+        self._local.discard(name)
         self._registries.clear()
 
     def registry(self, kind: str) -> Registry:

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from mmea_bench.components.base import Batch, PseudoLabelReport, TrainingView
+from mmea_bench.components.base import Batch, PseudoLabelReport, RowGather, TrainingView
 from mmea_bench.data import KGPair, SeedSplit
 from mmea_bench.errors import UserError
 from mmea_bench.evaluation import evaluate_links
@@ -73,13 +73,20 @@ def seed_everything(seed: int) -> None:
 
 @contextmanager
 def deterministic_on_cpu(device: torch.device) -> Iterator[None]:
-    """Deterministic kernels on the CPU (some default ones accumulate in a thread-dependent order), restored after."""
+    """Deterministic kernels on the CPU (some default ones accumulate in a thread-dependent order), restored after.
+
+    Deterministic mode also fills every new uninitialised tensor (a debugging aid against reading it): one more pass
+    over memory per allocation, which this switches off; no kernel here reads memory it has not written.
+    """
     previous = torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled()
+    filling = torch.utils.deterministic.fill_uninitialized_memory
     torch.use_deterministic_algorithms(device.type == "cpu" or previous[0], warn_only=True)
+    torch.utils.deterministic.fill_uninitialized_memory = False
     try:
         yield
     finally:
         torch.use_deterministic_algorithms(previous[0], warn_only=previous[1])
+        torch.utils.deterministic.fill_uninitialized_memory = filling
 
 
 def _peak_memory_mb(device: torch.device) -> float:
@@ -178,8 +185,10 @@ class Training:
             pairs = self.view.train_pairs()
             pairs = pairs[torch.randperm(len(pairs), generator=self.shuffle).to(self.device)]
             totals = {name: torch.zeros((), device=self.device) for name in self.losses}
-            for start in range(0, len(pairs), settings.batch_size):
-                batch = Batch(pairs[start : start + settings.batch_size], embeddings, self.view)
+            chunks = pairs.split(settings.batch_size)
+            gather = RowGather(embeddings, chunks)
+            for position, chunk in enumerate(chunks):
+                batch = Batch(chunk, embeddings, self.view, gather, position)
                 for name, loss in self.losses.items():
                     value = loss(batch)
                     totals[name] = totals[name] + (sum(value.values()) if isinstance(value, dict) else value)

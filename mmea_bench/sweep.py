@@ -2,22 +2,23 @@
 cell by cell, each cell one tracked run under the sweep's parent run."""
 
 import json
+import os
 import traceback
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
-from mmea_bench.data import KGPair, split_links
 from mmea_bench.data.loading import DatasetSpec, load_dataset
 from mmea_bench.errors import UserError
+from mmea_bench.executors import Cell, CellResult, InProcess, WorkerProcesses
 from mmea_bench.methods import MethodConfig, configure, get_method
 from mmea_bench.observer import Observer
 from mmea_bench.plugins import PluginManager, plugin_manager
-from mmea_bench.runner import RunOutcome, resolve_device, train
+from mmea_bench.runner import RunOutcome, resolve_device
 from mmea_bench.tracking import DEFAULT_EXPERIMENT, RUN_KIND_TAG, Tracker, open_tracker
 
-VERSIONED_PACKAGES = ("mmea-bench", "torch", "torch-geometric", "mlflow", "transformers", "numpy")
+VERSIONED_PACKAGES = ("mmea-bench", "torch", "mlflow", "transformers", "numpy")
 
 
 @dataclass
@@ -42,19 +43,6 @@ class SweepResult:
     parent_run_id: str
     tracker: Tracker
     runs: list[RunRecord] = field(default_factory=list)
-
-
-class _CellObserver(Observer):
-    """Sends one run's metrics to its tracked run, and its epochs to the sweep's observer."""
-
-    def __init__(self, tracker: Tracker, run_id: str, sweep: Observer):
-        self.tracker, self.run_id, self.sweep = tracker, run_id, sweep
-
-    def metrics_logged(self, metrics: dict[str, float], step: int) -> None:
-        self.tracker.log_metrics(self.run_id, metrics, step)
-
-    def epoch_finished(self, epoch: int, epochs: int, latest: dict[str, float]) -> None:
-        self.sweep.epoch_finished(epoch, epochs, latest)
 
 
 def package_versions() -> dict[str, str]:
@@ -108,10 +96,48 @@ class SweepPlan:
     valid_fraction: float
     tracker: Tracker
     params: dict[str, Any]
+    workers: int = 1
+    """Cells trained side by side, each in a worker process (1: one after another in this process)."""
+    threads: int = 0
+    """Torch threads of each worker process (0: torch's default, in this process)."""
 
     @property
     def size(self) -> int:
         return len(self.configs) * len(self.datasets) * len(self.ratios) * self.seeds
+
+    def cells(self) -> list[Cell]:
+        """Every cell, dataset by dataset, then method, seed ratio and seed."""
+        grid = [
+            (config, spec, ratio, seed)
+            for spec in self.datasets
+            for config in self.configs.values()
+            for ratio in self.ratios
+            for seed in range(self.seeds)
+        ]
+        return [
+            Cell(index, config, spec, ratio, seed, self.valid_fraction, self.device)
+            for index, (config, spec, ratio, seed) in enumerate(grid)
+        ]
+
+
+def _local_components(configs: dict[str, MethodConfig], specs: list[DatasetSpec], plugins: PluginManager) -> str:
+    """The first part of the sweep that a plugin registered in this process contributes, described; or ''."""
+    parts = [("dataset", spec.name) for spec in specs if spec.name in plugins.registry("dataset")]
+    for config in configs.values():
+        parts.append(("method", config.method))
+        specs_of = [*config.encoders.values(), config.fusion, *config.losses.values(), config.pseudo_labeler]
+        kinds = ["encoder"] * len(config.encoders) + ["fusion"] + ["loss"] * len(config.losses) + ["pseudo_labeler"]
+        parts += [(kind, spec.component) for kind, spec in zip(kinds, specs_of, strict=True) if spec is not None]
+    for kind, name in parts:
+        plugin = plugins.registry(kind).get(name).plugin
+        if plugins.is_local(plugin):
+            return f"{kind.replace('_', '-')} '{name}' comes from plugin '{plugin}', registered in this process"
+    return ""
+
+
+def usable_cores() -> int:
+    """The CPU cores this process may run on."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 def plan_sweep(
@@ -127,12 +153,22 @@ def plan_sweep(
     tracking_uri: str | None = None,
     experiment: str = DEFAULT_EXPERIMENT,
     valid_fraction: float = 0.1,
+    workers: int | None = 1,
     plugins: PluginManager = plugin_manager,
 ) -> SweepPlan:
-    """Check every name and setting of a sweep, so that bad input fails before anything trains or is recorded."""
+    """Check every name and setting of a sweep, so that bad input fails before anything trains or is recorded.
+
+    ``workers``: cells trained side by side in worker processes, one torch thread per core shared out among them
+    (None: as many as there are cores, at most one per cell, or one on a GPU); 1 trains them one after another in
+    this process.
+    """
     if seeds < 1:
         raise UserError(f"--seeds must be at least 1, not {seeds}")
+    if workers is not None and workers < 1:
+        raise UserError(f"--workers must be at least 1, not {workers}")
     _check_ratios(ratios, valid_fraction)
+    if workers is None and resolve_device(device).type == "cuda":
+        workers = 1  # one device: its runs take turns
     resolve_device(device)
     configs = plan_methods(methods, settings or {}, without, epochs, plugins)
     specs = [DatasetSpec.parse(text) for text in datasets]
@@ -149,15 +185,22 @@ def plan_sweep(
         "device": device,
         "valid_fraction": valid_fraction,
     }
+    local = _local_components(configs, specs, plugins)
+    if local and workers is not None and workers > 1:
+        raise UserError(f"--workers {workers}: {local}, which worker processes cannot load (use --workers 1)")
     tracker = open_tracker(tracking_uri, experiment)
-    return SweepPlan(configs, specs, list(ratios), seeds, device, valid_fraction, tracker, params)
+    plan = SweepPlan(configs, specs, list(ratios), seeds, device, valid_fraction, tracker, params)
+    plan.workers = 1 if local else min(workers or usable_cores(), plan.size)
+    plan.threads = max(1, usable_cores() // plan.workers) if plan.workers > 1 else 0
+    return plan
 
 
 def execute(plan: SweepPlan, observer: Observer | None = None, plugins: PluginManager = plugin_manager) -> SweepResult:
     """Train and evaluate every cell of ``plan``; one MLflow child run per cell under one parent run.
 
-    A failing run is recorded as failed and the sweep goes on; an interrupt (Ctrl-C) marks the run in progress and
-    the sweep as killed and propagates, leaving finished runs recorded.
+    Cells train in this process, or in ``plan.workers`` worker processes side by side (which load the plugins of the
+    installed entry points). A failing run is recorded as failed and the sweep goes on; an interrupt (Ctrl-C) marks
+    the runs in progress and the sweep as killed and propagates, leaving finished runs recorded.
     """
     observer = observer or Observer()
     tracker = plan.tracker
@@ -165,72 +208,86 @@ def execute(plan: SweepPlan, observer: Observer | None = None, plugins: PluginMa
     tracker.log_params(parent, plan.params | package_versions())
     result = SweepResult(parent, tracker)
     observer.sweep_started(plan.size)
+    recorder = _Recorder(plan, parent, observer, result)
     status = "FAILED"
     try:
-        for spec in plan.datasets:
-            kg = load_dataset(spec, plugins)
-            for config in plan.configs.values():
-                for ratio in plan.ratios:
-                    for seed in range(plan.seeds):
-                        record = _run_cell(tracker, parent, kg, config, ratio, seed, plan, observer)
-                        result.runs.append(record)
-                        observer.run_finished(record)
+        datasets = {spec.label: load_dataset(spec, plugins) for spec in plan.datasets}  # bad input fails here
+        if plan.workers > 1:
+            datasets.clear()
+            executor = WorkerProcesses(plan.workers, plan.threads)
+        else:
+            executor = InProcess(datasets, plugins)
+        executor.run(plan.cells(), recorder.started, recorder.finished)
         status = "FINISHED"
     except KeyboardInterrupt:
         status = "KILLED"
+        recorder.interrupted()
         raise
     finally:
         tracker.end_run(parent, status)
     return result
 
 
-def _run_cell(
-    tracker: Tracker,
-    parent: str,
-    kg: KGPair,
-    config: MethodConfig,
-    ratio: float,
-    seed: int,
-    plan: SweepPlan,
-    observer: Observer,
-) -> RunRecord:
-    label = f"{config.method} {kg.name} r={ratio} s={seed}"
-    tags = {
-        RUN_KIND_TAG: "run",
-        "method": config.method,
-        "dataset": kg.name,
-        "ratio": str(ratio),
-        "seed": str(seed),
-        "without": ",".join(config.without),
-    }
-    run_id = tracker.start_run(label, tags, parent_id=parent)
-    record = RunRecord(config.method, kg.name, ratio, seed, run_id)
-    observer.run_started(label, config.training.epochs)
-    try:
-        params = {"method": config.method, "dataset": kg.name, "ratio": ratio, "seed": seed}
-        params |= {"valid_fraction": plan.valid_fraction, "device": plan.device} | config.flat()
-        tracker.log_params(run_id, params)
-        tracker.set_tags(run_id, package_versions())
-        tracker.log_dict(run_id, {"method": config.method, "dataset": kg.name, **asdict(config)}, "config.json")
-        split = split_links(kg.links, ratio, plan.valid_fraction, seed)
-        outcome = train(
-            config, kg, split, seed=seed, device=plan.device, observer=_CellObserver(tracker, run_id, observer)
-        )
-        _record_outcome(tracker, run_id, outcome)
-    except KeyboardInterrupt:
-        record.status = "KILLED"
-        tracker.set_tags(run_id, {"error": "interrupted"})
-        tracker.end_run(run_id, "KILLED")
-        raise
-    except Exception as error:
-        record.status, record.error = "FAILED", f"{type(error).__name__}: {error}".splitlines()[0][:500]
-        tracker.set_tags(run_id, {"error": record.error})
-        tracker.log_dict(run_id, {"traceback": traceback.format_exc()}, "error.json")
-        tracker.end_run(run_id, "FAILED")
-        return record
-    record.outcome, record.status = outcome, "FINISHED"
-    tracker.end_run(run_id, "FINISHED")
-    return record
+class _TrackedRun(Observer):
+    """Sends one run's metrics to its tracked run, and both its metrics and epochs to the sweep's observer of it."""
+
+    def __init__(self, tracker: Tracker, run_id: str, observer: Observer):
+        self.tracker, self.run_id, self.observer = tracker, run_id, observer
+
+    def metrics_logged(self, metrics: dict[str, float], step: int) -> None:
+        self.tracker.log_metrics(self.run_id, metrics, step)
+        self.observer.metrics_logged(metrics, step)
+
+    def epoch_finished(self, epoch: int, epochs: int, latest: dict[str, float]) -> None:
+        self.observer.epoch_finished(epoch, epochs, latest)
+
+
+class _Recorder:
+    """Records each cell of a sweep as a tracked run: started with its settings, ended with its outcome or error."""
+
+    def __init__(self, plan: SweepPlan, parent: str, observer: Observer, result: SweepResult):
+        self.plan, self.parent, self.observer, self.result = plan, parent, observer, result
+        self.running: dict[int, RunRecord] = {}
+
+    def started(self, cell: Cell) -> Observer:
+        tracker, config, dataset = self.plan.tracker, cell.config, cell.dataset.label
+        tags = {RUN_KIND_TAG: "run", "method": config.method, "dataset": dataset, "ratio": str(cell.ratio)}
+        tags |= {"seed": str(cell.seed), "without": ",".join(config.without)}
+        run_id = tracker.start_run(cell.label, tags, parent_id=self.parent)
+        record = self.running[cell.index] = RunRecord(config.method, dataset, cell.ratio, cell.seed, run_id)
+        params = {"method": config.method, "dataset": dataset, "ratio": cell.ratio, "seed": cell.seed}
+        params |= {"valid_fraction": cell.valid_fraction, "device": cell.device} | config.flat()
+        try:
+            tracker.log_params(run_id, params)
+            tracker.set_tags(run_id, package_versions())
+            tracker.log_dict(run_id, {"method": config.method, "dataset": dataset, **asdict(config)}, "config.json")
+        except Exception as error:
+            record.error = f"{type(error).__name__}: {error}".splitlines()[0][:500]
+        return _TrackedRun(tracker, run_id, self.observer.run_started(cell.label, config.training.epochs))
+
+    def finished(self, cell: Cell, outcome: CellResult) -> None:
+        record, tracker = self.running.pop(cell.index), self.plan.tracker
+        error, details = (record.error, "") if record.error else (outcome.error, outcome.traceback)
+        if not error:
+            try:
+                _record_outcome(tracker, record.run_id, outcome.outcome)
+                record.outcome, record.status = outcome.outcome, "FINISHED"
+            except Exception as failure:
+                error, details = f"{type(failure).__name__}: {failure}".splitlines()[0][:500], traceback.format_exc()
+        if error:
+            record.status, record.error = "FAILED", error
+            tracker.set_tags(record.run_id, {"error": error})
+            tracker.log_dict(record.run_id, {"traceback": details}, "error.json")
+        tracker.end_run(record.run_id, record.status)
+        self.result.runs.append(record)
+        self.observer.run_finished(record)
+
+    def interrupted(self) -> None:
+        """Mark the runs in progress killed."""
+        for record in self.running.values():
+            record.status = "KILLED"
+            self.plan.tracker.set_tags(record.run_id, {"error": "interrupted"})
+            self.plan.tracker.end_run(record.run_id, "KILLED")
 
 
 def _record_outcome(tracker: Tracker, run_id: str, outcome: RunOutcome) -> None:

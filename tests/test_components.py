@@ -5,6 +5,7 @@ import math
 
 import pytest
 import torch
+from torch import nn
 
 from mmea_bench.components import Batch, BuildContext, ModalityUnavailable
 from mmea_bench.components.encoders import (
@@ -15,13 +16,16 @@ from mmea_bench.components.encoders import (
     GraphAttentionLayer,
     character_bigrams,
 )
-from mmea_bench.components.losses import (
-    InterModalAlignmentLoss,
-    IntraModalContrastiveLoss,
-    UncertaintyWeighting,
+from mmea_bench.components.fusions import WeightedCosines
+from mmea_bench.components.losses import InterModalAlignmentLoss, IntraModalContrastiveLoss, UncertaintyWeighting
+from mmea_bench.components.similarity import (
+    MASKED_LOGIT,
+    Gram,
+    InfoNCE,
+    KLFromTarget,
     batch_cosines,
-    batch_logits,
     counterparts,
+    row_distributions,
 )
 from mmea_bench.plugins import plugin_manager
 
@@ -121,7 +125,7 @@ def test_char_encoder_makes_similar_spellings_similar(tiny_kg):
     kg = dataclasses.replace(tiny_kg, entity_names=names)
     encoder = CharacterBigramEncoder(BuildContext(kg.graphs()), dim=6)
     assert encoder().shape == (kg.num_entity_total, 6)
-    features = encoder.features
+    features = encoder.features.to_dense()
     assert features[0] @ features[1] > 0.8 > features[0] @ features[2]
     assert features[3].abs().sum() == 0
     with pytest.raises(ModalityUnavailable, match="no entity names"):
@@ -132,16 +136,63 @@ def aligned_batch(vectors: dict[str, torch.Tensor], pairs: torch.Tensor) -> Batc
     return Batch(pairs=pairs, embeddings=vectors, view=None)
 
 
-def test_batch_similarities_put_counterparts_at_offset_b_are_shared_and_mask_self_similarity():
+def test_batch_similarities_put_counterparts_at_offset_b_and_are_shared():
     vectors = torch.eye(4)[[0, 1, 0, 1]]
     pairs = torch.tensor([[0, 2], [1, 3]])
     batch = aligned_batch({"joint": vectors}, pairs)
-    assert batch_cosines(batch, "joint") is batch_cosines(batch, "joint")
-    logits = batch_logits(batch_cosines(batch, "joint"), temperature=0.5)
-    assert logits.shape == (4, 4)
-    assert (logits.diagonal() < -1000).all()
-    assert logits[0, 2] == logits[3, 1] == 2 and logits[0, 1] == logits[0, 3] == 0
+    cosines = batch_cosines(batch, "joint")
+    assert cosines is batch_cosines(batch, "joint") and cosines.shape == (4, 4)
+    assert cosines[0, 2] == cosines[3, 1] == 1 and cosines[0, 1] == cosines[0, 3] == 0
     assert counterparts(pairs).tolist() == [2, 3, 0, 1]
+
+
+def masked(cosines: torch.Tensor, temperature: float) -> torch.Tensor:
+    eye = torch.eye(len(cosines), dtype=torch.bool)
+    return (cosines / temperature).masked_fill(eye, MASKED_LOGIT)
+
+
+@pytest.mark.parametrize("rows", [6, 300])
+def test_the_blockwise_objectives_equal_their_composed_definitions_in_value_and_gradient(rows):
+    generator = torch.Generator().manual_seed(rows)
+    vectors = nn.functional.normalize(torch.randn(rows, 8, generator=generator, dtype=torch.double), dim=1)
+    reference = nn.functional.normalize(torch.randn(rows, 8, generator=generator, dtype=torch.double), dim=1)
+    positives = torch.arange(rows).roll(rows // 2)
+    target = nn.functional.log_softmax(masked(reference @ reference.T, 4.0), dim=1)
+    definitions = {
+        "info-nce": (
+            lambda v: InfoNCE.apply(Gram.apply(v), positives, 0.1),
+            lambda v: nn.functional.cross_entropy(masked(v @ v.T, 0.1), positives),
+        ),
+        "kl": (
+            lambda v: KLFromTarget.apply(Gram.apply(v), row_distributions(reference @ reference.T, 4.0), 4.0),
+            lambda v: nn.functional.kl_div(
+                nn.functional.log_softmax(masked(v @ v.T, 4.0), 1), target, log_target=True, reduction="batchmean"
+            ),
+        ),
+    }
+    for ours, composed in definitions.values():
+        first, second = vectors.clone().requires_grad_(), vectors.clone().requires_grad_()
+        value, expected = ours(first), composed(second)
+        (value * 3).backward()
+        (expected * 3).backward()
+        assert value.item() == pytest.approx(expected.item(), rel=1e-12, abs=1e-12)
+        torch.testing.assert_close(first.grad, second.grad, rtol=1e-10, atol=1e-12)
+
+
+def test_joint_cosines_from_the_modalities_equal_those_of_the_fused_vectors():
+    generator = torch.Generator().manual_seed(0)
+    parts = [torch.randn(7, dim, generator=generator, dtype=torch.double) for dim in (3, 5)]
+    parts[1][2] = 0.0  # an entity without this modality's vector
+    logits = torch.tensor([0.3, -0.2], dtype=torch.double, requires_grad=True)
+    weights = torch.softmax(logits, 0)
+    fused = torch.cat([w * nn.functional.normalize(p, dim=1) for w, p in zip(weights, parts, strict=True)], 1)
+    fused = nn.functional.normalize(fused, dim=1)
+    unit = [nn.functional.normalize(part, dim=1) for part in parts]
+    ours = WeightedCosines.apply(weights**2, *(u @ u.T for u in unit))
+    torch.testing.assert_close(ours, fused @ fused.T)
+    squares = torch.rand(2, dtype=torch.double, requires_grad=True)
+    matrices = [(u @ u.T).requires_grad_() for u in unit]
+    assert torch.autograd.gradcheck(lambda s, a, b: WeightedCosines.apply(s, a, b), (squares, *matrices))
 
 
 def test_icl_is_the_two_way_info_nce_with_in_batch_negatives_of_both_graphs(tiny_kg):
@@ -178,7 +229,7 @@ def test_ial_is_zero_when_a_modality_agrees_with_the_joint_embedding_and_never_m
     pairs = torch.stack([torch.arange(5), torch.arange(5, 10)], dim=1)
     joint = torch.randn(10, 4, requires_grad=True)
     agreeing = {"structure": joint.detach() * 3, "image": joint.detach().clone(), "joint": joint}
-    assert loss(aligned_batch(agreeing, pairs)).item() == pytest.approx(0.0, abs=1e-7)
+    assert loss(aligned_batch(agreeing, pairs)).item() == pytest.approx(0.0, abs=1e-6)
 
     image = torch.randn(10, 4, requires_grad=True)
     value = loss(aligned_batch({"structure": joint.detach(), "image": image, "joint": joint}, pairs))

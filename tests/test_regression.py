@@ -1,7 +1,9 @@
 """Pinned numbers of short runs: a refactoring that changes what a seed trains to fails here.
 
 The figures were produced by the code before the sealed training view and the reshaped runner (commit 1107758);
-CPU runs use deterministic kernels, so the same seed gives the same numbers.
+CPU runs use deterministic kernels, so the same seed gives the same numbers. gcn-align's were made again when its
+graph convolution stopped coming from torch-geometric, whose layer draws its initial weights twice: drawn twice,
+this layer gives the old figures exactly; drawn once, these.
 """
 
 import pytest
@@ -23,7 +25,7 @@ SHORT_RUNS = {
     },
 }
 PINNED = {
-    "gcn-align": (0.616580310880829, 0.7218687992520307, 0.6868549935717498, []),
+    "gcn-align": (0.5854922279792746, 0.7068488691570064, 0.6582327795418567, []),
     "mclea": (0.7979274611398963, 0.8440396597408242, 0.8164168803839906, [174, 215]),
     "pcmea": (0.7979274611398963, 0.8440523657103608, 0.8181753029534492, [0, 174, 172, 170, 170]),
 }

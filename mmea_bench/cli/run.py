@@ -18,34 +18,50 @@ def _ratios(text: str) -> list[float]:
         raise UserError(f"--ratios {text}: expected numbers separated by commas, such as 0.2,0.5,0.8") from None
 
 
-class SweepProgress(Observer):
-    """Rich progress bars: one over the sweep, one over the current run's epochs with its latest validation Hits@1."""
+def _workers(text: str) -> int | None:
+    if text == "auto":
+        return None
+    try:
+        return int(text)
+    except ValueError:
+        raise UserError(f"--workers {text}: expected auto or a number of worker processes") from None
 
-    def __init__(self, progress: Progress):
-        self.progress = progress
-        self.sweep = progress.add_task("sweep", total=None)
-        self.run = None
 
-    def sweep_started(self, total: int) -> None:
-        self.progress.update(self.sweep, total=total)
+class RunBar(Observer):
+    """One run's progress bar: its epochs, with the latest validation Hits@1."""
 
-    def run_started(self, label: str, epochs: int) -> None:
-        if self.run is not None:
-            self.progress.remove_task(self.run)
-        self.label = label
-        self.run = self.progress.add_task(label, total=epochs)
+    def __init__(self, progress: Progress, label: str, epochs: int):
+        self.progress, self.label = progress, label
+        self.task = progress.add_task(label, total=epochs)
 
     def epoch_finished(self, epoch: int, epochs: int, latest: dict[str, float]) -> None:
         hits = next((value for key, value in latest.items() if key.endswith("_hits_at_1") and "2" not in key), None)
         text = self.label + (f"  valid H@1 {hits:.3f}" if hits is not None else "")
-        self.progress.update(self.run, completed=epoch, description=text)
+        self.progress.update(self.task, completed=epoch, description=text)
+
+
+class SweepProgress(Observer):
+    """Rich progress bars: one over the sweep, one over each run in progress."""
+
+    def __init__(self, progress: Progress):
+        self.progress = progress
+        self.sweep = progress.add_task("sweep", total=None)
+        self.bars: dict[str, RunBar] = {}
+
+    def sweep_started(self, total: int) -> None:
+        self.progress.update(self.sweep, total=total)
+
+    def run_started(self, label: str, epochs: int) -> Observer:
+        self.bars[label] = RunBar(self.progress, label, epochs)
+        return self.bars[label]
 
     def run_finished(self, record) -> None:
         self.progress.advance(self.sweep)
+        label = f"{record.method} {record.dataset} r={record.ratio} s={record.seed}"
+        if label in self.bars:
+            self.progress.remove_task(self.bars.pop(label).task)
         if record.status == "FAILED":
-            self.progress.console.print(
-                f"[red]failed[/red] {record.method} {record.dataset} r={record.ratio} s={record.seed}: {record.error}"
-            )
+            self.progress.console.print(f"[red]failed[/red] {label}: {record.error}")
 
 
 @cli.command()
@@ -67,7 +83,15 @@ class SweepProgress(Observer):
 @click.option("--tracking-uri", help="MLflow tracking URI [default: $MLFLOW_TRACKING_URI or ./mlflow.db].")
 @click.option("--experiment", default=DEFAULT_EXPERIMENT, show_default=True, help="MLflow experiment name.")
 @click.option("--valid-fraction", default=0.1, show_default=True, help="Fraction of gold links for validation.")
-def run(methods, datasets, ratios, seeds, epochs, settings, without, device, tracking_uri, experiment, valid_fraction):
+@click.option(
+    "--workers",
+    default="auto",
+    show_default=True,
+    help="Runs trained side by side, each in a worker process (auto: one per CPU core, at most one per run; "
+    "1: one after another in this process).",
+)
+def run(methods, datasets, ratios, seeds, epochs, settings, without, device, tracking_uri, experiment, valid_fraction,
+        workers):  # fmt: skip
     """Train and evaluate METHODS on every dataset, seed ratio and seed; record each run in MLflow."""
     from mmea_bench import api
 
@@ -83,6 +107,7 @@ def run(methods, datasets, ratios, seeds, epochs, settings, without, device, tra
         tracking_uri=tracking_uri,
         experiment=experiment,
         valid_fraction=valid_fraction,
+        workers=_workers(workers),
     )
     columns = TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()
     with Progress(*columns, console=console) as progress:

@@ -128,6 +128,23 @@ class Fusion(nn.Module, Component):
         return {}
 
 
+class RowGather:
+    """The rows of a sequence of batches' entities in every embedding, gathered once per embedding for all batches:
+    the backward pass then scatters one gradient per embedding, not one per batch (each a full-size matrix)."""
+
+    def __init__(self, embeddings: Embeddings, batches: Sequence[Tensor]):
+        self.embeddings = embeddings
+        self.index = torch.cat([pairs.T.flatten() for pairs in batches])
+        self.sizes = [2 * len(pairs) for pairs in batches]
+        self.parts: dict[str, tuple[Tensor, ...]] = {}
+
+    def rows(self, embedding: str, position: int) -> Tensor:
+        """Batch ``position``'s rows of ``embedding``: its pairs' KG1 entities, then their KG2 entities."""
+        if embedding not in self.parts:
+            self.parts[embedding] = self.embeddings[embedding][self.index].split(self.sizes)
+        return self.parts[embedding][position]
+
+
 @dataclass
 class Batch:
     """One batch of aligned training pairs, with the embeddings of the current forward pass."""
@@ -136,6 +153,17 @@ class Batch:
     """(B, 2) long: KG1 entity, KG2 entity."""
     embeddings: Embeddings
     view: TrainingView
+    gather: RowGather | None = None
+    """Where the runner gathered every batch's rows at once (else :meth:`rows` gathers this batch's)."""
+    position: int = 0
+    """This batch's place in ``gather``."""
+
+    def rows(self, embedding: str) -> Tensor:
+        """The batch's entities in one embedding, (2B, d): the pairs' KG1 entities, then their KG2 entities, so row
+        i's counterpart is row (i + B) % 2B."""
+        if self.gather is None:
+            self.gather = RowGather(self.embeddings, [self.pairs])
+        return self.gather.rows(embedding, self.position)
 
 
 class Loss(nn.Module, Component):

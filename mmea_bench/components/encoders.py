@@ -5,11 +5,16 @@ from collections.abc import Callable
 
 import torch
 from torch import Tensor, nn
-from torch_geometric.nn import GCNConv
-from torch_geometric.utils import softmax, to_torch_csr_tensor
 
 from mmea_bench.components.base import BuildContext, Encoder, ModalityUnavailable
-from mmea_bench.components.sparse import AttentionGraph, FixedFeatureLinear, quiet_sparse_csr
+from mmea_bench.components.sparse import (
+    AttentionGraph,
+    FixedFeatureLinear,
+    SparseFeatureLinear,
+    normalized_adjacency,
+    quiet_sparse_csr,
+    segment_softmax,
+)
 from mmea_bench.data import GraphPair
 from mmea_bench.hookspecs import hookimpl
 
@@ -45,6 +50,18 @@ class StructureEncoder(Encoder):
         return hidden
 
 
+class GraphConvolution(nn.Module):
+    """One graph convolution (Kipf and Welling 2017): ``propagation @ (x W^T) + b``, W Glorot-initialised."""
+
+    def __init__(self, dim: int):
+        super().__init__()
+        self.weight = nn.Parameter(nn.init.xavier_uniform_(torch.empty(dim, dim)))
+        self.bias = nn.Parameter(torch.zeros(dim))
+
+    def forward(self, features: Tensor, propagation: Tensor) -> Tensor:
+        return torch.sparse.mm(propagation, nn.functional.linear(features, self.weight)) + self.bias
+
+
 class GCNEncoder(StructureEncoder):
     """GCN-Align's structure encoder: graph convolutions over the symmetric-normalised adjacency with self-loops.
 
@@ -56,10 +73,9 @@ class GCNEncoder(StructureEncoder):
 
     def __init__(self, context: BuildContext, dim: int = 200, layers: int = 2, dropout: float = 0.0):
         super().__init__(context.graphs, dim, dropout)
-        n = context.graphs.num_entity_total
-        with quiet_sparse_csr():
-            self.register_buffer("graph", to_torch_csr_tensor(self.edge_index, size=(n, n)), persistent=False)
-        self.layers.extend(GCNConv(dim, dim, cached=True, add_self_loops=False) for _ in range(layers))
+        propagation = normalized_adjacency(self.edge_index, context.graphs.num_entity_total)
+        self.register_buffer("graph", propagation, persistent=False)
+        self.layers.extend(GraphConvolution(dim) for _ in range(layers))
 
 
 class GraphAttentionLayer(nn.Module):
@@ -106,7 +122,7 @@ class GraphAttentionLayer(nn.Module):
         score_source = features @ self._through_weight(self.attention_source).T
         scores = score_target[graph.target] + score_source[graph.source]
         scores = nn.functional.leaky_relu(scores, self.negative_slope)
-        attention = softmax(scores, ptr=graph.row_pointer, dim=0)
+        attention = segment_softmax(scores, graph.row_pointer)
         attention = nn.functional.dropout(attention, self.attention_dropout, self.training)
         heads = range(attention.shape[1])
         return sum(self._project(graph.aggregate(attention[:, h], features), h) for h in heads) / len(heads)
@@ -140,27 +156,38 @@ class GATEncoder(StructureEncoder):
 
 
 def bag_of_words(entity_ids: Tensor, word_ids: Tensor, num_entities: int, top: int) -> Tensor:
-    """Counts of each entity's ``top`` most frequent words, (N, top), rows scaled to unit L2 norm."""
+    """Counts of each entity's ``top`` most frequent words, (N, top), rows scaled to unit L2 norm, as a sparse
+    (CSR) matrix: an entity has a few dozen of the words at most."""
     frequent = torch.bincount(word_ids).argsort(descending=True)[:top]
     column = torch.full((int(word_ids.max()) + 1,), -1, dtype=torch.long)
     column[frequent] = torch.arange(len(frequent))
     kept = column[word_ids] >= 0
-    counts = torch.zeros(num_entities, top)
-    counts.index_put_((entity_ids[kept], column[word_ids[kept]]), torch.ones(int(kept.sum())), accumulate=True)
-    return nn.functional.normalize(counts, dim=1)
+    indices = torch.stack([entity_ids[kept], column[word_ids[kept]]])
+    with quiet_sparse_csr():
+        counts = torch.sparse_coo_tensor(indices, torch.ones(int(kept.sum())), (num_entities, top)).coalesce()
+        rows, values = counts.indices()[0], counts.values()
+        norms = torch.zeros(num_entities).index_add_(0, rows, values**2).sqrt().clamp_min(1e-12)
+        return torch.sparse_coo_tensor(counts.indices(), values / norms[rows], counts.shape).to_sparse_csr()
 
 
 class FixedFeatureEncoder(Encoder):
-    """A linear map of a fixed (N, d) feature matrix to ``dim``."""
+    """A linear map of a fixed (N, d) feature matrix, dense or sparse (CSR), to ``dim``."""
 
     def __init__(self, features: Tensor, dim: int):
         super().__init__()
         self.register_buffer("features", features, persistent=False)
+        self.sparse = features.layout == torch.sparse_csr
+        if self.sparse:
+            with quiet_sparse_csr():
+                self.register_buffer("transposed", features.t().to_sparse_csr(), persistent=False)
         self.linear = nn.Linear(features.shape[1], dim)
         self.out_dim = dim
 
     def forward(self) -> Tensor:
-        return FixedFeatureLinear.apply(self.features, self.linear.weight, self.linear.bias)
+        weight, bias = self.linear.weight, self.linear.bias
+        if self.sparse:
+            return SparseFeatureLinear.apply(self.features, self.transposed, weight, bias)
+        return FixedFeatureLinear.apply(self.features, weight, bias)
 
 
 class RelationBagOfWords(FixedFeatureEncoder):

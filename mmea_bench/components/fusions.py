@@ -1,13 +1,53 @@
 """Fusions shared by every method."""
 
+from collections.abc import Callable
+
 import torch
 from torch import Tensor, nn
 
-from mmea_bench.components.base import BuildContext, Embeddings, Fusion
+from mmea_bench.components.base import BuildContext, Embeddings, Fusion, Service
 from mmea_bench.hookspecs import hookimpl
 
 
-class WeightedConcat(Fusion):
+class JointCosines(Service):
+    """A fusion whose joint cosine similarities follow from the modalities' own: a batch's joint similarity matrix
+    then needs no product of the wide joint vectors."""
+
+    def joint_cosines(self, modality_cosines: Callable[[str], Tensor]) -> Tensor | None:
+        """The joint cosine matrix from each modality's (``modality_cosines(name)``, of L2-normalised vectors), or
+        None where this fusion's settings do not allow it."""
+        raise NotImplementedError
+
+
+class WeightedCosines(torch.autograd.Function):
+    """Cosines of concatenations of unit vectors scaled by sqrt(weights): P = sum_m w_m C_m over the modalities'
+    cosine matrices C_m, divided by the norms on the diagonal: J_ij = P_ij / (d_i d_j), d_i = sqrt(P_ii)."""
+
+    @staticmethod
+    @torch.amp.custom_fwd(device_type="cuda", cast_inputs=torch.float32)
+    def forward(ctx, weights: Tensor, *cosines: Tensor) -> Tensor:
+        products = cosines[0] * weights[0]
+        for weight, matrix in zip(weights[1:], cosines[1:], strict=True):
+            products.addcmul_(matrix, weight)
+        inverse = products.diagonal().sqrt().clamp_min(1e-12).reciprocal()
+        joint = products.mul_(inverse[:, None]).mul_(inverse[None, :])
+        ctx.save_for_backward(weights, joint, inverse, *cosines)
+        return joint
+
+    @staticmethod
+    @torch.amp.custom_bwd(device_type="cuda")
+    def backward(ctx, grad: Tensor) -> tuple[Tensor, ...]:
+        weights, joint, inverse, *cosines = ctx.saved_tensors
+        # dL/dd_k = -(1/d_k) (row k + column k of G * J); d_k = sqrt(P_kk) gives dd_k/dP_kk = 1/(2 d_k).
+        product = grad * joint
+        through_norms = -(product.sum(0) + product.sum(1)) * inverse * inverse / 2
+        grad_products = grad * inverse[:, None]
+        grad_products.mul_(inverse[None, :]).diagonal().add_(through_norms)
+        grad_weights = torch.stack([torch.dot(grad_products.flatten(), matrix.flatten()) for matrix in cosines])
+        return grad_weights, *(grad_products * weight for weight in weights)
+
+
+class WeightedConcat(Fusion, JointCosines):
     """L2-normalise each modality, scale it by a softmax over one learnable weight per modality, concatenate.
 
     The fusion of EVA, MCLEA and PCMEA. With ``normalize=False`` the raw vectors are scaled (GCN-Align's concat).
@@ -26,6 +66,14 @@ class WeightedConcat(Fusion):
         if self.normalize:
             parts = [nn.functional.normalize(part, dim=1) for part in parts]
         return torch.cat([weight * part for weight, part in zip(weights, parts, strict=True)], dim=1)
+
+    def joint_cosines(self, modality_cosines: Callable[[str], Tensor]) -> Tensor | None:
+        """With ``normalize``, joint vector i is the concatenation of w_m n_mi (n_mi: modality m's unit vector), so
+        joint_i . joint_j = sum_m w_m^2 cos_m(i, j) and |joint_i|^2 = sum_m w_m^2 |n_mi|^2 (the diagonal)."""
+        if not self.normalize:
+            return None
+        squares = torch.softmax(self.logits, dim=0) ** 2
+        return WeightedCosines.apply(squares, *(modality_cosines(name) for name in self.modalities))
 
     def modality_weights(self) -> dict[str, float]:
         weights = torch.softmax(self.logits.detach(), dim=0).tolist()

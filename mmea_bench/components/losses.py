@@ -6,10 +6,8 @@ import torch
 from torch import Tensor, nn
 
 from mmea_bench.components.base import Batch, BuildContext, Loss, TrainingView
+from mmea_bench.components.similarity import InfoNCE, KLFromTarget, batch_cosines, counterparts, row_distributions
 from mmea_bench.hookspecs import hookimpl
-
-MASKED_LOGIT = -1e4
-"""Stands for minus infinity on the diagonal of batch logits: exp() of it is exactly zero, and it stays finite."""
 
 
 class MarginRankingLoss(Loss):
@@ -39,30 +37,6 @@ class MarginRankingLoss(Loss):
         corrupt_right = torch.where(replace_left, corrupt_right, random_right)
         negative = (vectors[corrupt_left] - vectors[corrupt_right]).abs().sum(1)
         return torch.relu(positive.repeat(self.negatives) + self.margin - negative).mean()
-
-
-def batch_cosines(batch: Batch, embedding: str) -> Tensor:
-    """Cosine similarities among a batch's 2B entities (KG1 sides, then KG2 sides) under one embedding, (2B, 2B).
-
-    Row i's counterpart is column ``(i + B) % 2B`` (:func:`counterparts`). Computed once per batch and embedding and
-    kept on the batch, which lives for one batch: the losses of a batch share the products and their backward pass.
-    """
-    cache = vars(batch).setdefault("cosines", {})
-    if embedding not in cache:
-        vectors = nn.functional.normalize(batch.embeddings[embedding][batch.pairs.T.flatten()], dim=1)
-        cache[embedding] = vectors @ vectors.T
-    return cache[embedding]
-
-
-def batch_logits(cosines: Tensor, temperature: float) -> Tensor:
-    """``cosines / temperature`` with each entity's similarity to itself masked out."""
-    logits = cosines / temperature
-    return logits.masked_fill(torch.eye(len(logits), dtype=torch.bool, device=logits.device), MASKED_LOGIT)
-
-
-def counterparts(pairs: Tensor) -> Tensor:
-    """The column of each row's counterpart (its positive) in :func:`batch_cosines`."""
-    return torch.arange(2 * len(pairs), device=pairs.device).roll(len(pairs))
 
 
 class UncertaintyWeighting(nn.Module):
@@ -123,8 +97,7 @@ class IntraModalContrastiveLoss(ModalityLoss):
 
     def info_nce(self, batch: Batch, embedding: str) -> Tensor:
         """The InfoNCE loss of one embedding on the batch, both directions averaged."""
-        logits = batch_logits(batch_cosines(batch, embedding), self.temperature)
-        return nn.functional.cross_entropy(logits, counterparts(batch.pairs))
+        return InfoNCE.apply(batch_cosines(batch, embedding), counterparts(batch.pairs), self.temperature)
 
     def forward(self, batch: Batch) -> Tensor:
         terms = {name: self.info_nce(batch, name) for name in self.weighting.names}
@@ -146,13 +119,11 @@ class InterModalAlignmentLoss(ModalityLoss):
         self.temperature = temperature
 
     def forward(self, batch: Batch) -> Tensor:
-        joint = batch_logits(batch_cosines(batch, "joint").detach(), self.temperature)
-        target = nn.functional.log_softmax(joint, dim=1)
-        terms = {}
-        for name in self.weighting.names:
-            logits = batch_logits(batch_cosines(batch, name), self.temperature)
-            log_probabilities = nn.functional.log_softmax(logits, dim=1)
-            terms[name] = nn.functional.kl_div(log_probabilities, target, log_target=True, reduction="batchmean")
+        target = row_distributions(batch_cosines(batch, "joint").detach(), self.temperature)
+        terms = {
+            name: KLFromTarget.apply(batch_cosines(batch, name), target, self.temperature)
+            for name in self.weighting.names
+        }
         return self.weighting(terms)
 
 

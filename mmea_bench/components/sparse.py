@@ -21,6 +21,32 @@ def quiet_sparse_csr() -> Iterator[None]:
         yield
 
 
+def row_pointer(sorted_rows: Tensor, num_rows: int) -> Tensor:
+    """The CSR row pointer of sorted row indices: where each row's entries start, and the end."""
+    counts = torch.bincount(sorted_rows, minlength=num_rows)
+    return torch.cat([counts.new_zeros(1), counts.cumsum(0)])
+
+
+def normalized_adjacency(edge_index: Tensor, num_nodes: int) -> Tensor:
+    """D^-1/2 A D^-1/2 of the graph of ``edge_index`` (rows sorted, no duplicates) as an (N, N) CSR matrix: GCN's
+    propagation matrix (its self-loops are in ``edge_index``)."""
+    rows, columns = edge_index
+    degree = torch.bincount(rows, minlength=num_nodes).float()
+    inverse_root = degree.pow_(-0.5).masked_fill_(degree == 0, 0.0)
+    values = inverse_root[columns] * inverse_root[rows]
+    with quiet_sparse_csr():
+        return torch.sparse_csr_tensor(row_pointer(rows, num_nodes), columns, values, (num_nodes, num_nodes))
+
+
+def segment_softmax(scores: Tensor, pointer: Tensor) -> Tensor:
+    """Softmax of ``scores`` (E, H) within each segment of rows ``pointer[i]:pointer[i + 1]`` (a node's in-edges)."""
+    counts = pointer.diff()
+    maxima = torch.segment_reduce(scores.detach(), "max", offsets=pointer, axis=0)
+    exponentials = (scores - maxima.repeat_interleave(counts, dim=0, output_size=len(scores))).exp()
+    sums = torch.segment_reduce(exponentials, "sum", offsets=pointer, axis=0) + 1e-16
+    return exponentials / sums.repeat_interleave(counts, dim=0, output_size=len(scores))
+
+
 class AttentionGraph(nn.Module):
     """A fixed entity graph whose edge weights are computed at every forward pass (attention coefficients).
 
@@ -38,14 +64,10 @@ class AttentionGraph(nn.Module):
         self.num_nodes = num_nodes
         self.register_buffer("target", target, persistent=False)
         self.register_buffer("source", source, persistent=False)
-        self.register_buffer("row_pointer", self._row_pointer(target), persistent=False)
+        self.register_buffer("row_pointer", row_pointer(target, num_nodes), persistent=False)
         self.register_buffer("transposed_order", transposed, persistent=False)
-        self.register_buffer("transposed_row_pointer", self._row_pointer(source[transposed]), persistent=False)
+        self.register_buffer("transposed_row_pointer", row_pointer(source[transposed], num_nodes), persistent=False)
         self.register_buffer("transposed_columns", target[transposed], persistent=False)
-
-    def _row_pointer(self, sorted_rows: Tensor) -> Tensor:
-        counts = torch.bincount(sorted_rows, minlength=self.num_nodes)
-        return torch.cat([counts.new_zeros(1), counts.cumsum(0)])
 
     def adjacency(self, weights: Tensor) -> Tensor:
         """The (N, N) sparse CSR matrix with ``weights`` (one per edge, in CSR order) at the edges."""
@@ -110,3 +132,20 @@ class FixedFeatureLinear(torch.autograd.Function):
         (features,) = ctx.saved_tensors
         rows = grad.any(dim=1).nonzero().squeeze(1)
         return None, grad[rows].T @ features[rows], grad.sum(0)
+
+
+class SparseFeatureLinear(torch.autograd.Function):
+    """``features @ weight.T + bias`` for fixed sparse (CSR) features: both products cost one pass over the nonzeros
+    (the weight gradient through the transposed features, ``transposed``, also CSR)."""
+
+    @staticmethod
+    @torch.amp.custom_fwd(device_type="cuda", cast_inputs=torch.float32)
+    def forward(ctx, features: Tensor, transposed: Tensor, weight: Tensor, bias: Tensor) -> Tensor:
+        ctx.save_for_backward(transposed)
+        return torch.sparse.mm(features, weight.T) + bias
+
+    @staticmethod
+    @torch.amp.custom_bwd(device_type="cuda")
+    def backward(ctx, grad: Tensor) -> tuple[None, None, Tensor, Tensor]:
+        (transposed,) = ctx.saved_tensors
+        return None, None, torch.sparse.mm(transposed, grad.contiguous()).T, grad.sum(0)

@@ -65,7 +65,7 @@ class MomentumContrastLoss(Loss, MomentumEncoder):
         self.joint_dim = context.joint_dim
         self.momentum: nn.Module | None = None
         self.queue = torch.empty(0)
-        self._cached: tuple[int, Embeddings] | None = None
+        self._cached: Embeddings | None = None
 
     def setup(self, view: TrainingView) -> None:
         self.start_epoch = max(1, round(self.ts * view.epochs))
@@ -75,25 +75,26 @@ class MomentumContrastLoss(Loss, MomentumEncoder):
         return self.momentum is not None and view.epoch >= self.start_epoch
 
     def momentum_embeddings(self, view: TrainingView) -> Embeddings | None:
-        """The momentum model's embeddings for the current epoch (None before ``ts``)."""
+        """The momentum model's embeddings (None before ``ts``); they change only when the copy is updated."""
         if self.momentum is None:
             return None
-        if self._cached is None or self._cached[0] != view.epoch:
+        if self._cached is None:
             with torch.no_grad():
-                self._cached = (view.epoch, self.momentum())
-        return self._cached[1]
+                self._cached = self.momentum()
+        return self._cached
 
     def forward(self, batch: Batch) -> Tensor:
         view = batch.view
         if self.momentum is None and view.epoch >= self.start_epoch:
             self.momentum = momentum_copy(view.model)
+        online = batch.rows("joint")
         if not self.active(view):
-            return batch.embeddings["joint"].sum() * 0.0
+            return online.sum() * 0.0
         target = self.momentum_embeddings(view)["joint"]
-        online = batch.embeddings["joint"]
         left, right = batch.pairs[:, 0], batch.pairs[:, 1]
-        loss = info_nce(online[left], target[right], self.temperature, self.queue) + info_nce(
-            online[right], target[left], self.temperature, self.queue
+        size = len(batch.pairs)
+        loss = info_nce(online[:size], target[right], self.temperature, self.queue) + info_nce(
+            online[size:], target[left], self.temperature, self.queue
         )
         if self.queue_size:
             self.queue = torch.cat([target[batch.pairs.flatten()], self.queue])[: self.queue_size]

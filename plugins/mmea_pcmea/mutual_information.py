@@ -7,14 +7,29 @@ from mmea_bench.components import Batch, BuildContext, Loss, TrainingView
 
 
 class MineEstimator(nn.Module):
-    """T(u, j): a small network scoring a (uni-modal, joint) pair of vectors; higher for pairs of one entity."""
+    """T(u, j): a small network scoring a (uni-modal, joint) pair of vectors; higher for pairs of one entity.
+
+    Its first layer acts on the concatenation [u, j]; applied as A u + C j, the product C j is made once for both
+    the aligned pairs and the shuffled ones (a row permutation of it).
+    """
 
     def __init__(self, modality_dim: int, joint_dim: int, hidden: int):
         super().__init__()
         self.network = nn.Sequential(nn.Linear(modality_dim + joint_dim, hidden), nn.ELU(), nn.Linear(hidden, 1))
+        self.modality_dim = modality_dim
 
     def forward(self, modality: Tensor, joint: Tensor) -> Tensor:
-        return self.network(torch.cat([modality, joint], dim=1)).squeeze(1)
+        return self.pair_scores(modality, joint, shift=0)[0]
+
+    def pair_scores(self, modality: Tensor, joint: Tensor, shift: int) -> tuple[Tensor, Tensor]:
+        """Scores of the pairs (u_i, j_i) and of (u_i, j_{i - shift}) (rows rolled by ``shift``)."""
+        first, activation, last = self.network
+        weight = first.weight
+        from_modality = torch.addmm(first.bias, modality, weight[:, : self.modality_dim].T)
+        from_joint = joint @ weight[:, self.modality_dim :].T
+        aligned = last(activation(from_modality + from_joint)).squeeze(1)
+        shuffled = last(activation(from_modality + from_joint.roll(shift, dims=0))).squeeze(1)
+        return aligned, shuffled
 
 
 def donsker_varadhan(scores_joint: Tensor, scores_marginal: Tensor) -> Tensor:
@@ -41,24 +56,23 @@ class MutualInformationLoss(Loss):
         )
         self.moving_average = moving_average
         self.register_buffer("mean_exp", torch.ones(len(self.estimators)))
-        self.estimates: dict[str, float] = {}
+        self.estimates: dict[str, Tensor] = {}
 
     def forward(self, batch: Batch) -> Tensor:
-        entities = batch.pairs.flatten()
-        joint = nn.functional.normalize(batch.embeddings["joint"][entities], dim=1)
-        shuffled = joint.roll(int(torch.randint(1, max(len(joint), 2), ())), dims=0)
+        joint = nn.functional.normalize(batch.rows("joint"), dim=1)
+        shift = int(torch.randint(1, max(len(joint), 2), ()))
         losses = []
         for index, (modality, estimator) in enumerate(self.estimators.items()):
-            vectors = nn.functional.normalize(batch.embeddings[modality][entities], dim=1)
-            scores_joint, scores_marginal = estimator(vectors, joint), estimator(vectors, shuffled)
+            vectors = nn.functional.normalize(batch.rows(modality), dim=1)
+            scores_joint, scores_marginal = estimator.pair_scores(vectors, joint, shift)
             mean_exp = scores_marginal.exp().mean()
             if self.training:
                 rate = self.moving_average
                 self.mean_exp[index] = (1 - rate) * self.mean_exp[index] + rate * mean_exp.detach()
             # Gradient of E_joint[T] - E_marginal[e^T] / EMA(E[e^T]): the bias-corrected gradient of the DV bound.
             losses.append(-(scores_joint.mean() - mean_exp / self.mean_exp[index].clamp_min(1e-8)))
-            self.estimates[modality] = float(donsker_varadhan(scores_joint, scores_marginal).detach())
+            self.estimates[modality] = donsker_varadhan(scores_joint, scores_marginal).detach()
         return torch.stack(losses).mean()
 
     def on_check(self, view: TrainingView) -> dict[str, float]:
-        return {f"mi_{modality}": value for modality, value in self.estimates.items()}
+        return {f"mi_{modality}": float(value) for modality, value in self.estimates.items()}

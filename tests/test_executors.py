@@ -1,0 +1,104 @@
+"""Cells trained side by side in real worker processes: the same numbers as in this process, failures and
+interrupts recorded, no process left behind."""
+
+import multiprocessing
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+
+from mmea_bench import api
+from mmea_bench.errors import UserError
+from mmea_bench.executors import WorkerProcesses
+from mmea_bench.observer import Observer
+from mmea_bench.tracking.mlflow_tracker import MlflowTracker
+from tests.conftest import TINY_SPEC, recorded_runs
+from tests.example_plugins import DegreePlugin
+
+SHORT = {"epochs": 6, "settings": {"check_every": "3"}}
+
+
+def test_worker_processes_give_the_numbers_of_the_same_runs_in_this_process(tracking_uri, experiment):
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # as each worker of two on this machine's cores
+    try:
+        alone = api.run(["gcn-align"], [TINY_SPEC], [0.3, 0.5], tracking_uri=tracking_uri, experiment=experiment,
+                        workers=1, **SHORT)  # fmt: skip
+    finally:
+        torch.set_num_threads(threads)
+    side_by_side = api.run(["gcn-align"], [TINY_SPEC], [0.3, 0.5], tracking_uri=tracking_uri, experiment=experiment,
+                           workers=2, **SHORT)  # fmt: skip
+    assert side_by_side.runs and all(record.status == "FINISHED" for record in side_by_side.runs)
+    by_ratio = {record.ratio: record.outcome.test for record in alone.runs}
+    for record in side_by_side.runs:
+        assert record.outcome.test == pytest.approx(by_ratio[record.ratio], rel=1e-5)
+    frame = recorded_runs(MlflowTracker(tracking_uri, experiment))
+    client = MlflowTracker(tracking_uri, experiment).client
+    for run_id in frame[frame["sweep"] == side_by_side.parent_run_id]["run_id"]:
+        assert [point.step for point in client.get_metric_history(run_id, "valid_csls_mrr")] == [3, 6]
+
+
+def test_plugins_registered_in_this_process_keep_their_runs_here(register_plugin, tracking_uri, experiment):
+    register_plugin(DegreePlugin(), "degree-plugin")
+    with pytest.raises(UserError, match="method 'degree-align' comes from plugin 'degree-plugin', registered in this"):
+        api.plan_sweep(["degree-align"], [TINY_SPEC], [0.3, 0.5], tracking_uri=tracking_uri, workers=2)
+    plan = api.plan_sweep(["degree-align"], [TINY_SPEC], [0.3, 0.5], tracking_uri=tracking_uri, workers=None)
+    assert plan.workers == 1
+
+
+class KillsTheWorkers(Observer):
+    """At a run's first epoch, kills every worker process (SIGKILL): what an out-of-memory kill looks like."""
+
+    def epoch_finished(self, epoch, epochs, latest):
+        for child in multiprocessing.active_children():
+            os.kill(child.pid, signal.SIGKILL)
+
+
+def test_a_worker_that_dies_fails_its_run_and_the_runs_it_would_have_trained(tracking_uri, experiment):
+    plan = api.plan_sweep(["gcn-align"], [TINY_SPEC], [0.3, 0.5], epochs=50, tracking_uri=tracking_uri,
+                          experiment=experiment, workers=1)  # fmt: skip
+    ended = {}
+    WorkerProcesses(workers=1).run(
+        plan.cells(), lambda cell: KillsTheWorkers(), lambda cell, result: ended.update({cell.index: result})
+    )
+    errors = sorted(result.error for result in ended.values())
+    assert errors == ["no worker process was left to train it", "the worker process died (exit code -9)"]
+
+
+def test_ctrl_c_stops_the_workers_marks_their_runs_killed_and_leaves_no_process(tmp_path):
+    store = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    command = [sys.executable, "-m", "mmea_bench", "run", "gcn-align", "--dataset", TINY_SPEC, "--ratios", "0.2,0.5",
+               "--epochs", "100000", "--workers", "2", "--tracking-uri", store, "--experiment", "stop"]  # fmt: skip
+    tracker = MlflowTracker(store, "stop")  # the store exists before the sweep writes to it
+    sweep = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=tmp_path)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        time.sleep(1)
+        frame = recorded_runs(tracker)
+        if len(frame) == 2 and "valid_csls_mrr" in frame and frame["valid_csls_mrr"].notna().all():
+            break
+    workers = _children(sweep.pid)
+    assert len(workers) >= 2
+    sweep.send_signal(signal.SIGINT)
+    output, _ = sweep.communicate(timeout=60)
+    assert sweep.returncode != 0, output
+    assert set(recorded_runs(tracker)["status"]) == {"KILLED"}
+    time.sleep(1)
+    assert [pid for pid in workers if _alive(pid)] == []
+
+
+def _children(pid: int) -> list[int]:
+    found = subprocess.run(["ps", "-o", "pid=", "--ppid", str(pid)], capture_output=True, text=True).stdout.split()
+    return [int(child) for child in found]
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as status:
+            return status.read().split()[2] != "Z"
+    except FileNotFoundError:
+        return False
