@@ -109,30 +109,40 @@ def _work(tasks, events, threads: int) -> None:
 
 
 class WorkerProcesses:
-    """Trains up to ``workers`` cells at once, each in a worker process with ``threads`` torch threads."""
+    """Trains up to ``workers`` cells at once, each in a worker process with ``threads`` torch threads.
+
+    :meth:`start` may be called early, so that the workers import and set up while the sweep does the same.
+    """
 
     def __init__(self, workers: int, threads: int = 1):
         self.workers, self.threads = workers, threads
+        self.processes: list = []
+
+    def start(self) -> None:
+        """Start the worker processes (they wait for cells)."""
+        context = multiprocessing.get_context("spawn")
+        self.tasks, self.events = context.Queue(), context.Queue()
+        arguments = (self.tasks, self.events, self.threads)
+        self.processes = [context.Process(target=_work, args=arguments, daemon=True) for _ in range(self.workers)]
+        for process in self.processes:
+            process.start()
+
+    def close(self) -> None:
+        """Stop the workers (a cell in progress is abandoned) and wait for them to exit."""
+        for process in self.processes:
+            if process.is_alive():
+                process.terminate()
+            process.join()
 
     def run(self, cells: Sequence[Cell], started: Started, finished: Finished) -> None:
-        context = multiprocessing.get_context("spawn")
-        tasks, events = context.Queue(), context.Queue()
-        for cell in cells:
-            tasks.put(cell)
-        processes = [
-            context.Process(target=_work, args=(tasks, events, self.threads), daemon=True)
-            for _ in range(min(self.workers, len(cells)))
-        ]
-        for process in processes:
-            tasks.put(None)
-            process.start()
+        if not self.processes:
+            self.start()
+        for cell in [*cells, *[None] * len(self.processes)]:
+            self.tasks.put(cell)
         try:
-            self._follow({cell.index: cell for cell in cells}, events, processes, started, finished)
+            self._follow({cell.index: cell for cell in cells}, self.events, self.processes, started, finished)
         finally:
-            for process in processes:
-                if process.is_alive():
-                    process.terminate()
-                process.join()
+            self.close()
 
     @staticmethod
     def _follow(cells: dict[int, Cell], events, processes, started: Started, finished: Finished) -> None:

@@ -3,7 +3,7 @@
 import logging
 from dataclasses import dataclass, field
 
-from torch import nn
+from torch import Tensor, nn
 
 from mmea_bench.components.base import (
     BuildContext,
@@ -31,8 +31,12 @@ class MultiModalModel(nn.Module):
         self.encoders = nn.ModuleDict(encoders)
         self.fusion = fusion
 
-    def forward(self) -> Embeddings:
-        embeddings = {modality: encoder() for modality, encoder in self.encoders.items()}
+    def forward(self, entities: Tensor | None = None) -> Embeddings:
+        """Every entity's embeddings, or (``entities``: global ids) only those entities', in that order."""
+        if entities is None:
+            embeddings = {modality: encoder() for modality, encoder in self.encoders.items()}
+        else:
+            embeddings = {modality: encoder.rows(entities) for modality, encoder in self.encoders.items()}
         embeddings["joint"] = self.fusion(embeddings)
         return embeddings
 

@@ -80,13 +80,23 @@ def deterministic_on_cpu(device: torch.device) -> Iterator[None]:
     """
     previous = torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled()
     filling = torch.utils.deterministic.fill_uninitialized_memory
-    torch.use_deterministic_algorithms(device.type == "cpu" or previous[0], warn_only=True)
+    _use_deterministic_algorithms(device.type == "cpu" or previous[0], warn_only=True)
     torch.utils.deterministic.fill_uninitialized_memory = False
     try:
         yield
     finally:
-        torch.use_deterministic_algorithms(previous[0], warn_only=previous[1])
+        _use_deterministic_algorithms(previous[0], warn_only=previous[1])
         torch.utils.deterministic.fill_uninitialized_memory = filling
+
+
+def _use_deterministic_algorithms(mode: bool, warn_only: bool) -> None:
+    """``torch.use_deterministic_algorithms`` without its import of the compiler's settings (over a second, in every
+    process; nothing here is compiled)."""
+    setter = getattr(torch._C, "_set_deterministic_algorithms", None)
+    if setter is None:
+        torch.use_deterministic_algorithms(mode, warn_only=warn_only)
+    else:
+        setter(mode, warn_only=warn_only)
 
 
 def _peak_memory_mb(device: torch.device) -> float:
@@ -181,12 +191,12 @@ class Training:
         settings = self.settings
         bfloat16 = settings.amp and self.device.type == "cuda"
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=bfloat16):
-            embeddings = self.model()
             pairs = self.view.train_pairs()
             pairs = pairs[torch.randperm(len(pairs), generator=self.shuffle).to(self.device)]
+            embeddings, positions = self._embed_for(pairs)
             totals = {name: torch.zeros((), device=self.device) for name in self.losses}
             chunks = pairs.split(settings.batch_size)
-            gather = RowGather(embeddings, chunks)
+            gather = RowGather(embeddings, chunks, positions)
             for position, chunk in enumerate(chunks):
                 batch = Batch(chunk, embeddings, self.view, gather, position)
                 for name, loss in self.losses.items():
@@ -200,6 +210,16 @@ class Training:
         for component in self.assembly.components:
             component.after_step(self.view)
         return {f"train_loss_{name}": value for name, value in totals.items()} | {"train_loss": total}
+
+    def _embed_for(self, pairs: Tensor) -> tuple[dict[str, Tensor], Tensor | None]:
+        """The embeddings a step needs: only the pairs' entities where every loss reads batch rows only (and where
+        those rows sit), else every entity's."""
+        if not all(loss.batch_rows_only for loss in self.losses.values()):
+            return self.model(), None
+        entities = torch.unique(pairs)
+        positions = torch.full((self.kg.num_entity_total,), -1, dtype=torch.long, device=self.device)
+        positions[entities] = torch.arange(len(entities), device=self.device)
+        return self.model(entities), positions
 
     def pseudo_label(self, epoch: int) -> dict[str, float]:
         """Ask the pseudo-labeler for its pairs; the window's metrics (with precision) when it reported."""

@@ -86,7 +86,7 @@ def plan_methods(
 
 @dataclass
 class SweepPlan:
-    """A validated sweep, ready to execute: every name resolved and the tracking store reached."""
+    """A validated sweep, ready to execute: every name and setting resolved (the store is opened when it runs)."""
 
     configs: dict[str, MethodConfig]
     datasets: list[DatasetSpec]
@@ -94,7 +94,8 @@ class SweepPlan:
     seeds: int
     device: str
     valid_fraction: float
-    tracker: Tracker
+    tracking_uri: str | None
+    experiment: str
     params: dict[str, Any]
     workers: int = 1
     """Cells trained side by side, each in a worker process (1: one after another in this process)."""
@@ -188,8 +189,7 @@ def plan_sweep(
     local = _local_components(configs, specs, plugins)
     if local and workers is not None and workers > 1:
         raise UserError(f"--workers {workers}: {local}, which worker processes cannot load (use --workers 1)")
-    tracker = open_tracker(tracking_uri, experiment)
-    plan = SweepPlan(configs, specs, list(ratios), seeds, device, valid_fraction, tracker, params)
+    plan = SweepPlan(configs, specs, list(ratios), seeds, device, valid_fraction, tracking_uri, experiment, params)
     plan.workers = 1 if local else min(workers or usable_cores(), plan.size)
     plan.threads = max(1, usable_cores() // plan.workers) if plan.workers > 1 else 0
     return plan
@@ -199,25 +199,29 @@ def execute(plan: SweepPlan, observer: Observer | None = None, plugins: PluginMa
     """Train and evaluate every cell of ``plan``; one MLflow child run per cell under one parent run.
 
     Cells train in this process, or in ``plan.workers`` worker processes side by side (which load the plugins of the
-    installed entry points). A failing run is recorded as failed and the sweep goes on; an interrupt (Ctrl-C) marks
-    the runs in progress and the sweep as killed and propagates, leaving finished runs recorded.
+    installed entry points; they start first, so that they set up while the store opens and the datasets are
+    checked). A failing run is recorded as failed and the sweep goes on; an interrupt (Ctrl-C) marks the runs in
+    progress and the sweep as killed and propagates, leaving finished runs recorded.
     """
+    workers = WorkerProcesses(plan.workers, plan.threads) if plan.workers > 1 else None
+    if workers is not None:
+        workers.start()
+    try:
+        tracker = open_tracker(plan.tracking_uri, plan.experiment)
+        datasets = {spec.label: load_dataset(spec, plugins) for spec in plan.datasets}  # bad input fails here
+    except BaseException:
+        if workers is not None:
+            workers.close()
+        raise
     observer = observer or Observer()
-    tracker = plan.tracker
     parent = tracker.start_run(f"sweep {' '.join(plan.configs)}", {RUN_KIND_TAG: "sweep"})
     tracker.log_params(parent, plan.params | package_versions())
     result = SweepResult(parent, tracker)
     observer.sweep_started(plan.size)
-    recorder = _Recorder(plan, parent, observer, result)
+    recorder = _Recorder(tracker, parent, observer, result)
     status = "FAILED"
     try:
-        datasets = {spec.label: load_dataset(spec, plugins) for spec in plan.datasets}  # bad input fails here
-        if plan.workers > 1:
-            datasets.clear()
-            executor = WorkerProcesses(plan.workers, plan.threads)
-        else:
-            executor = InProcess(datasets, plugins)
-        executor.run(plan.cells(), recorder.started, recorder.finished)
+        (workers or InProcess(datasets, plugins)).run(plan.cells(), recorder.started, recorder.finished)
         status = "FINISHED"
     except KeyboardInterrupt:
         status = "KILLED"
@@ -245,12 +249,12 @@ class _TrackedRun(Observer):
 class _Recorder:
     """Records each cell of a sweep as a tracked run: started with its settings, ended with its outcome or error."""
 
-    def __init__(self, plan: SweepPlan, parent: str, observer: Observer, result: SweepResult):
-        self.plan, self.parent, self.observer, self.result = plan, parent, observer, result
+    def __init__(self, tracker: Tracker, parent: str, observer: Observer, result: SweepResult):
+        self.tracker, self.parent, self.observer, self.result = tracker, parent, observer, result
         self.running: dict[int, RunRecord] = {}
 
     def started(self, cell: Cell) -> Observer:
-        tracker, config, dataset = self.plan.tracker, cell.config, cell.dataset.label
+        tracker, config, dataset = self.tracker, cell.config, cell.dataset.label
         tags = {RUN_KIND_TAG: "run", "method": config.method, "dataset": dataset, "ratio": str(cell.ratio)}
         tags |= {"seed": str(cell.seed), "without": ",".join(config.without)}
         run_id = tracker.start_run(cell.label, tags, parent_id=self.parent)
@@ -266,7 +270,7 @@ class _Recorder:
         return _TrackedRun(tracker, run_id, self.observer.run_started(cell.label, config.training.epochs))
 
     def finished(self, cell: Cell, outcome: CellResult) -> None:
-        record, tracker = self.running.pop(cell.index), self.plan.tracker
+        record, tracker = self.running.pop(cell.index), self.tracker
         error, details = (record.error, "") if record.error else (outcome.error, outcome.traceback)
         if not error:
             try:
@@ -286,8 +290,8 @@ class _Recorder:
         """Mark the runs in progress killed."""
         for record in self.running.values():
             record.status = "KILLED"
-            self.plan.tracker.set_tags(record.run_id, {"error": "interrupted"})
-            self.plan.tracker.end_run(record.run_id, "KILLED")
+            self.tracker.set_tags(record.run_id, {"error": "interrupted"})
+            self.tracker.end_run(record.run_id, "KILLED")
 
 
 def _record_outcome(tracker: Tracker, run_id: str, outcome: RunOutcome) -> None:

@@ -49,7 +49,9 @@ class SweepProgress(Observer):
         self.bars: dict[str, RunBar] = {}
 
     def sweep_started(self, total: int) -> None:
+        """Show the bars (from here on: the store opened and the data loaded, or their error stands alone)."""
         self.progress.update(self.sweep, total=total)
+        self.progress.start()
 
     def run_started(self, label: str, epochs: int) -> Observer:
         self.bars[label] = RunBar(self.progress, label, epochs)
@@ -110,8 +112,12 @@ def run(methods, datasets, ratios, seeds, epochs, settings, without, device, tra
         workers=_workers(workers),
     )
     columns = TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()
-    with Progress(*columns, console=console) as progress:
+    progress = Progress(*columns, console=console)
+    try:
         result = api.execute(plan, SweepProgress(progress))
+    finally:
+        if progress.live.is_started:
+            progress.stop()
     tracker = result.tracker
     print_leaderboard(api.leaderboard(tracker.experiment, tracker.tracking_uri, result.parent_run_id))
     console.print(f"Recorded in MLflow: {tracker.describe()}, sweep run {result.parent_run_id}")

@@ -113,9 +113,17 @@ class Component:
 
 
 class Encoder(nn.Module, Component):
-    """Maps every entity of both graphs to a vector of one modality: ``forward() -> (N, out_dim)``."""
+    """Maps every entity of both graphs to a vector of one modality: ``forward() -> (N, out_dim)``.
+
+    ``rows(entities)`` gives the vectors of some entities only; an encoder whose vectors are computed entity by
+    entity (a linear map of fixed features) overrides it to compute just those, which is all a training step needs.
+    """
 
     out_dim: int
+
+    def rows(self, entities: Tensor) -> Tensor:
+        """The vectors of ``entities`` (global ids), (len(entities), out_dim)."""
+        return self()[entities]
 
 
 class Fusion(nn.Module, Component):
@@ -130,11 +138,14 @@ class Fusion(nn.Module, Component):
 
 class RowGather:
     """The rows of a sequence of batches' entities in every embedding, gathered once per embedding for all batches:
-    the backward pass then scatters one gradient per embedding, not one per batch (each a full-size matrix)."""
+    the backward pass then scatters one gradient per embedding, not one per batch (each a full-size matrix).
+    ``positions`` maps entity ids to rows where the embeddings hold some entities only."""
 
-    def __init__(self, embeddings: Embeddings, batches: Sequence[Tensor]):
+    def __init__(self, embeddings: Embeddings, batches: Sequence[Tensor], positions: Tensor | None = None):
         self.embeddings = embeddings
         self.index = torch.cat([pairs.T.flatten() for pairs in batches])
+        if positions is not None:
+            self.index = positions[self.index]
         self.sizes = [2 * len(pairs) for pairs in batches]
         self.parts: dict[str, tuple[Tensor, ...]] = {}
 
@@ -168,6 +179,10 @@ class Batch:
 
 class Loss(nn.Module, Component):
     """A training objective: ``forward(batch)`` returns a scalar tensor or a dict of named scalar tensors."""
+
+    batch_rows_only = False
+    """True when the loss reads embeddings only through :meth:`Batch.rows`: where every loss of a run does, a training
+    step embeds only the entities of its pairs (``batch.embeddings`` then holds those rows only)."""
 
 
 @dataclass

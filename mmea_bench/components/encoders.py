@@ -189,6 +189,11 @@ class FixedFeatureEncoder(Encoder):
             return SparseFeatureLinear.apply(self.features, self.transposed, weight, bias)
         return FixedFeatureLinear.apply(self.features, weight, bias)
 
+    def rows(self, entities: Tensor) -> Tensor:
+        if self.sparse:
+            return self()[entities]
+        return self.linear(self.features[entities])
+
 
 class RelationBagOfWords(FixedFeatureEncoder):
     """Counts of each entity's ``top`` most frequent relation types, as head or tail, through Linear(top -> dim)."""
@@ -269,10 +274,15 @@ class PrecomputedFeatureEncoder(FixedFeatureEncoder):
         self.missing = nn.Parameter(torch.zeros(dim)) if missing == "learned" else None
 
     def forward(self) -> Tensor:
-        mapped = super().forward()
+        return self._fill_missing(super().forward(), self.known)
+
+    def rows(self, entities: Tensor) -> Tensor:
+        return self._fill_missing(super().rows(entities), self.known[entities])
+
+    def _fill_missing(self, mapped: Tensor, known: Tensor) -> Tensor:
         if self.missing is None:
             return mapped
-        return torch.where(self.known[:, None], mapped, self.missing.expand_as(mapped))
+        return torch.where(known[:, None], mapped, self.missing.expand_as(mapped))
 
 
 def image_encoder(context: BuildContext, dim: int = 100, missing: str = "random") -> PrecomputedFeatureEncoder:

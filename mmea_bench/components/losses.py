@@ -70,6 +70,8 @@ class UncertaintyWeighting(nn.Module):
 class ModalityLoss(Loss):
     """A loss with one term per modality of the model, combined by :class:`UncertaintyWeighting`."""
 
+    batch_rows_only = True
+
     label = ""
     """Prefix of the weights logged at checks: ``<label>_weight_<modality>``."""
 

@@ -49,6 +49,8 @@ class MomentumContrastLoss(Loss, MomentumEncoder):
     the momentum embeddings of past batches are kept as extra negatives.
     """
 
+    batch_rows_only = True
+
     def __init__(
         self,
         context: BuildContext,

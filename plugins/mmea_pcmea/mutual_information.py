@@ -49,6 +49,8 @@ class MutualInformationLoss(Loss):
     (The released PCMEA code omits the shuffled marginals and never optimises the estimators; this does both.)
     """
 
+    batch_rows_only = True
+
     def __init__(self, context: BuildContext, hidden: int = 128, moving_average: float = 0.01):
         super().__init__()
         self.estimators = nn.ModuleDict(

@@ -33,10 +33,15 @@ class BagOfWordsTextAttention(Encoder):
             logger.warning("%s: no '%s' text features; using its bag of words alone", context.graphs.name, text_field)
 
     def forward(self) -> Tensor:
-        bow = self.bag_of_words()
-        if self.text is None:
+        return self._attend(self.bag_of_words(), self.text)
+
+    def rows(self, entities: Tensor) -> Tensor:
+        return self._attend(self.bag_of_words.rows(entities), None if self.text is None else self.text[entities])
+
+    def _attend(self, bow: Tensor, text: Tensor | None) -> Tensor:
+        if text is None:
             return bow
-        views = torch.stack([bow, self.text_projection(self.text)], dim=1)
+        views = torch.stack([bow, self.text_projection(text)], dim=1)
         scores = (self.query(bow)[:, None, :] * self.key(views)).sum(-1) / math.sqrt(self.out_dim)
         attended = (torch.softmax(scores, dim=1)[:, :, None] * self.value(views)).sum(1)
         return bow + attended
