@@ -44,20 +44,22 @@ def gold_ranks(
 ) -> Tensor:
     """1-based rank of candidate ``gold[i]`` for query ``i``, by cosine (``csls_k=0``) or CSLS with ``csls_k``.
 
-    A candidate scored equal to the gold one does not push it down (ties count in its favour).
+    Candidates scored exactly as the gold one count half (the expected rank under random tie-breaking), so a model
+    that gives every candidate the same score ranks the gold one in the middle, not first.
     CSLS = 2 cos(x, y) - r(x) - r(y); r(x) is the same for a whole row, so only r(y) changes a rank.
     """
     penalty = mean_top_k(candidates, queries, csls_k, memory_budget) if csls_k > 0 else None
-    ranks = torch.empty(len(queries), dtype=torch.long, device=queries.device)
+    ranks = torch.empty(len(queries), dtype=torch.float64, device=queries.device)
     for rows, block in cosine_blocks(queries, candidates, memory_budget):
         scores = 2 * block - penalty if penalty is not None else block
         gold_scores = scores.gather(1, gold[rows, None])
-        ranks[rows] = (scores > gold_scores).sum(1) + 1
+        ties = (scores == gold_scores).sum(1) - 1
+        ranks[rows] = (scores > gold_scores).sum(1) + 1 + ties.double() / 2
     return ranks
 
 
 def ranking_metrics(ranks: Tensor) -> dict[str, float]:
-    """Hits@1/5/10, MRR and MR of 1-based ranks."""
+    """Hits@1/5/10, MRR and MR of 1-based ranks (halves where ties were shared)."""
     ranks = ranks.double()
     metrics = {f"hits_at_{k}": float((ranks <= k).double().mean()) for k in HITS_AT}
     metrics["mrr"] = float((1 / ranks).mean())

@@ -97,6 +97,18 @@ class MethodConfig:
         return settings
 
 
+def feature_fields(config: MethodConfig, plugins: PluginManager = plugin_manager) -> set[str]:
+    """The pre-computed feature fields the encoders of ``config`` read (``components.reads_features``)."""
+    from mmea_bench.components.base import declared_features
+
+    registry = plugins.registry("encoder")
+    return {
+        field
+        for spec in config.encoders.values()
+        for field in declared_features(registry.get(spec.component).factory, spec.params)
+    }
+
+
 def get_method(name: str, plugins: PluginManager = plugin_manager) -> Method:
     """The registered method ``name``."""
     method = plugins.registry("method").get(name).build()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -13,6 +14,11 @@ class Observer:
 
     def sweep_started(self, total: int) -> None:
         """A sweep of ``total`` runs begins."""
+
+    def task_started(self, description: str, total: int) -> Callable[[int], None]:
+        """Work before the runs begins (features computed for a dataset); returns what to call with the number of
+        items done each time some are."""
+        return lambda done: None
 
     def run_started(self, label: str, epochs: int) -> Observer:
         """A run begins training for at most ``epochs`` epochs; returns the observer of its metrics and epochs

@@ -12,7 +12,8 @@ from typing import Any
 from mmea_bench.data.loading import DatasetSpec, load_dataset
 from mmea_bench.errors import UserError
 from mmea_bench.executors import Cell, CellResult, InProcess, WorkerProcesses
-from mmea_bench.methods import MethodConfig, configure, get_method
+from mmea_bench.features.compute import provide_texts
+from mmea_bench.methods import MethodConfig, configure, feature_fields, get_method
 from mmea_bench.observer import Observer
 from mmea_bench.plugins import PluginManager, plugin_manager
 from mmea_bench.runner import RunOutcome, resolve_device
@@ -221,6 +222,9 @@ def execute(plan: SweepPlan, observer: Observer | None = None, plugins: PluginMa
     recorder = _Recorder(tracker, parent, observer, result)
     status = "FAILED"
     try:
+        fields = set().union(*(feature_fields(config, plugins) for config in plan.configs.values()))
+        for spec in plan.datasets:
+            provide_texts(spec, datasets[spec.label], fields, observer.task_started)
         (workers or InProcess(datasets, plugins)).run(plan.cells(), recorder.started, recorder.finished)
         status = "FINISHED"
     except KeyboardInterrupt:

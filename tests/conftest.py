@@ -1,3 +1,4 @@
+import os
 import uuid
 from pathlib import Path
 
@@ -12,6 +13,18 @@ TINY = {"entities": 400}
 """A synthetic pair small enough to train in about a second."""
 TINY_SPEC = "synthetic:entities=400"
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def isolated_cache(tmp_path_factory):
+    """One download and feature cache for the session (features computed on demand land here, not in the user's)."""
+    previous = os.environ.get("MMEA_BENCH_CACHE")
+    os.environ["MMEA_BENCH_CACHE"] = str(tmp_path_factory.mktemp("cache"))
+    yield
+    if previous is None:
+        del os.environ["MMEA_BENCH_CACHE"]
+    else:
+        os.environ["MMEA_BENCH_CACHE"] = previous
 
 
 @pytest.fixture(scope="session")

@@ -11,10 +11,14 @@ def test_ranks_on_a_hand_made_example():
     assert gold_ranks(queries, candidates, torch.tensor([0, 0, 2])).tolist() == [1, 2, 3]
 
 
-def test_ties_count_in_favour_of_the_gold_candidate():
+def test_a_tie_costs_half_a_place_and_a_collapsed_model_ranks_gold_in_the_middle():
     queries = torch.tensor([[1.0, 0.0]])
-    candidates = torch.tensor([[0.0, 1.0], [0.0, -1.0]])
-    assert gold_ranks(queries, candidates, torch.tensor([1])).tolist() == [1]
+    candidates = torch.tensor([[0.0, 1.0], [0.0, -1.0], [-1.0, 0.0]])
+    assert gold_ranks(queries, candidates, torch.tensor([1])).tolist() == [1.5]
+    collapsed = torch.ones(10, 4)
+    links = torch.stack([torch.arange(5), torch.arange(5, 10)], dim=1)
+    metrics = evaluate_links(collapsed, links, (5, 5), csls_k=3)
+    assert metrics["csls_hits_at_1"] == 0.0 and metrics["cosine_mr"] == 3.0
 
 
 def test_csls_penalises_a_hub_candidate():

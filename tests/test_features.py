@@ -1,11 +1,13 @@
 import importlib.util
 import json
+import logging
 
 import numpy as np
 import pytest
 import torch
 from click.testing import CliRunner
 
+from mmea_bench import api
 from mmea_bench.cli import cli
 from mmea_bench.data.cache import FeatureCache, write_atomically
 from mmea_bench.data.loading import DatasetSpec, load_dataset
@@ -72,7 +74,7 @@ def test_text_features_are_computed_cached_and_attached_when_the_dataset_loads(n
     relations = encoder.encode(["capital of", "born in", "location capital", "people birth place"])
     # KG1 entity 1 (file id 1) heads 'bornIn' (1 -> 7) and tails 'capitalOf' (0 -> 1).
     assert torch.allclose(kg.features["relation_text"][1], relations[[0, 1]].mean(0), atol=1e-5)
-    attributes = encoder.encode(["population: 2100000"])
+    attributes = encoder.encode(["population"])
     assert torch.allclose(kg.features["attribute_text"][0], attributes[0], atol=1e-5)
 
     cached = FeatureCache(str(folder.resolve()))
@@ -169,3 +171,25 @@ def test_image_features_from_generated_images_and_a_tiny_vision_model(tmp_path, 
     (images / "index.tsv").unlink()
     result = invoke("features", "images", folder, "--images", images, "--model", model)
     assert result.exit_code == 2 and "no index.tsv; give --index FILE" in " ".join(result.output.split())
+
+
+@needs_default_model
+def test_the_text_a_method_reads_is_embedded_before_it_trains_and_only_missing_text_warns(
+    tmp_path, tracking_uri, experiment, caplog
+):
+    dataset = "synthetic:entities=300,seed=5"
+    with caplog.at_level(logging.WARNING):
+        result = api.run(["pcmea"], [dataset], [0.3], epochs=2, tracking_uri=tracking_uri, experiment=experiment)
+    assert result.runs[0].status == "FINISHED", result.runs[0].error
+    assert "text features" not in caplog.text
+    kg = load_dataset(DatasetSpec.parse(dataset))
+    assert {"relation_text", "attribute_text"} <= set(kg.features)
+    assert kg.feature_masks["relation_text"].float().mean() > 0.9
+
+    caplog.clear()
+    folder = id_layout(tmp_path / "pair", relations=())  # relation ids only: no relation names to embed
+    with caplog.at_level(logging.WARNING):
+        result = api.run(["pcmea"], [str(folder)], [0.34], epochs=1, valid_fraction=0.33, tracking_uri=tracking_uri,
+                         experiment=experiment)  # fmt: skip
+    assert result.runs[0].status == "FINISHED", result.runs[0].error
+    assert "no 'relation_text' text features; using its bag of words alone" in caplog.text

@@ -33,9 +33,6 @@ def _report(cached) -> None:
 @cli.group(cls=Group)
 def features():
     """Compute entity features with pre-trained models; they are attached whenever the dataset loads."""
-    from transformers.utils import logging as transformers_logging
-
-    transformers_logging.disable_progress_bar()  # one progress bar per command: ours
 
 
 @features.command("text")
@@ -47,7 +44,7 @@ def features():
 @click.option("--batch-size", default=64, show_default=True)
 @click.option("--device", default="cpu", show_default=True)
 def features_text(dataset, model, fields, batch_size, device):
-    """Embed DATASET's entity names, relation names and attribute names/values (mean pooling), cached per field."""
+    """Embed DATASET's entity names, relation names and attribute names (mean pooling), cached per field."""
     from mmea_bench import api
 
     with _progress() as progress:

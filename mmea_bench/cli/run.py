@@ -53,6 +53,10 @@ class SweepProgress(Observer):
         self.progress.update(self.sweep, total=total)
         self.progress.start()
 
+    def task_started(self, description: str, total: int):
+        task = self.progress.add_task(description, total=total)
+        return lambda done: self.progress.advance(task, done)
+
     def run_started(self, label: str, epochs: int) -> Observer:
         self.bars[label] = RunBar(self.progress, label, epochs)
         return self.bars[label]

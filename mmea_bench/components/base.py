@@ -9,9 +9,9 @@ history) live in their component.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import torch
 from torch import Tensor, nn
@@ -22,6 +22,24 @@ Embeddings = dict[str, Tensor]
 """Entity matrices by modality, (N, d) each, plus ``"joint"``: the fused embedding."""
 
 S = TypeVar("S", bound="Service")
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def reads_features(*fields: str) -> Callable[[F], F]:
+    """Declare the pre-computed feature fields (``image``, ``name``, ``relation_text``, ...) an encoder factory reads;
+    ``"{param}"`` stands for the value of one of its parameters. A text field the dataset has the text for but no
+    cached features of is computed (with the packaged sentence encoder) before training."""
+
+    def declare(factory: F) -> F:
+        factory.feature_fields = fields
+        return factory
+
+    return declare
+
+
+def declared_features(factory: Callable[..., Any], params: dict[str, Any]) -> list[str]:
+    """The feature fields a factory declared with :func:`reads_features`, for these parameters."""
+    return [field.format(**params) for field in getattr(factory, "feature_fields", ())]
 
 
 class ModalityUnavailable(Exception):

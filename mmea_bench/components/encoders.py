@@ -6,7 +6,7 @@ from collections.abc import Callable
 import torch
 from torch import Tensor, nn
 
-from mmea_bench.components.base import BuildContext, Encoder, ModalityUnavailable
+from mmea_bench.components.base import BuildContext, Encoder, ModalityUnavailable, reads_features
 from mmea_bench.components.sparse import (
     AttentionGraph,
     FixedFeatureLinear,
@@ -285,16 +285,19 @@ class PrecomputedFeatureEncoder(FixedFeatureEncoder):
         return torch.where(known[:, None], mapped, self.missing.expand_as(mapped))
 
 
+@reads_features("image")
 def image_encoder(context: BuildContext, dim: int = 100, missing: str = "random") -> PrecomputedFeatureEncoder:
     """Image features (VGG, ResNet, CLIP, ...) through Linear(d -> dim)."""
     return PrecomputedFeatureEncoder(context, "image", dim, missing)
 
 
+@reads_features("name")
 def name_encoder(context: BuildContext, dim: int = 100, missing: str = "random") -> PrecomputedFeatureEncoder:
     """Pre-computed entity-name embeddings (word vectors or a language model) through Linear(d -> dim)."""
     return PrecomputedFeatureEncoder(context, "name", dim, missing)
 
 
+@reads_features("{field}")
 def text_plm_encoder(
     context: BuildContext, field: str = "relation_text", dim: int = 100, missing: str = "random"
 ) -> PrecomputedFeatureEncoder:

@@ -100,12 +100,14 @@ def _memberships(rng: np.random.Generator, entities: int, overlap: float) -> tup
 def _triples(
     rng: np.random.Generator, world: World, local_ids: list[np.ndarray], relations: int, relation_merge: float,
     edge_keep: float,
-) -> np.ndarray:  # fmt: skip
-    """Each KG's edges (independent dropout) under its own relation vocabulary; KG2 merges some relation types."""
+) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+    """Each KG's edges (independent dropout) under its own relation vocabulary; KG2 merges some relation types. Also
+    returns where each world type sits in KG2's vocabulary (KG2 relation ``relations + order[type]``)."""
     merged = np.arange(relations)
     merge = rng.random(relations) < relation_merge
     merged[merge] = rng.integers(relations, size=int(merge.sum()))
-    kg2_relation = relations + rng.permutation(relations)[merged]
+    order = rng.permutation(relations)
+    kg2_relation = relations + order[merged]
     triples = []
     for side, relation_map in ((0, np.arange(relations)), (1, kg2_relation)):
         ids = local_ids[side]
@@ -114,22 +116,21 @@ def _triples(
         present = (ids[edges[:, 0]] >= 0) & (ids[edges[:, 2]] >= 0) & kept
         edges = edges[present]
         triples.append(np.stack([ids[edges[:, 0]], relation_map[edges[:, 1]], ids[edges[:, 2]]], 1))
-    return np.unique(np.concatenate(triples), axis=0)
+    return np.unique(np.concatenate(triples), axis=0), order
 
 
 def _attributes(
     rng: np.random.Generator, world: World, in_kg: list[np.ndarray], local_ids: list[np.ndarray], attributes: int,
     attribute_keep: float, shared_attribute_names: float, value_noise: float,
-) -> tuple[np.ndarray, list[str], list[str]]:  # fmt: skip
-    """Attribute rows (entity, attribute id), the attribute names, and a value per row: each community favours some
-    attribute types; values follow the latent state plus noise; KG2 renames the attributes not shared."""
+) -> tuple[np.ndarray, list[str]]:  # fmt: skip
+    """Attribute rows (entity, attribute id) and a value per row: each community favours some attribute types; values
+    follow the latent state plus noise; KG2 has attributes ``attributes + a`` for the types it names differently."""
     communities, latent_dim = world.centres.shape
     favoured = rng.random((communities, attributes)) < 0.3
     has_attribute = rng.random((len(world.community), attributes)) < np.where(favoured[world.community], 0.7, 0.08)
     projection = rng.standard_normal((latent_dim, attributes)) / np.sqrt(latent_dim)
     values = world.latent @ projection
     shared = rng.random(attributes) < shared_attribute_names
-    names = [f"attr_{a}" for a in range(attributes)] + [f"field_{a}" for a in range(attributes)]
     rows, texts = [], []
     for side in (0, 1):
         kept = rng.random(has_attribute.shape) < attribute_keep
@@ -138,7 +139,25 @@ def _attributes(
         noisy = values[owner, kind] + value_noise * rng.standard_normal(len(owner))
         rows.append(np.stack([local_ids[side][owner], name_ids], 1))
         texts += [f"{value:.2f}" for value in noisy]
-    return np.concatenate(rows), names, texts
+    return np.concatenate(rows), texts
+
+
+def _type_names(seed: int, count: int, overlap: float) -> tuple[list[str], list[str]]:
+    """Two-word names of ``count`` relation or attribute types as KG1 writes them, and as KG2 does: for ``overlap``
+    of the types a paraphrase sharing the first word, for the others two other words (from a generator of their own,
+    so that the names leave the rest of the dataset unchanged)."""
+    rng = np.random.default_rng([seed, count])
+    pool = sorted({"".join(rng.choice(SYLLABLES, size=3)) for _ in range(8 * count)})
+    words = [str(word) for word in rng.permutation(pool)[: 4 * count]]
+    first = [f"{words[2 * kind]} {words[2 * kind + 1]}" for kind in range(count)]
+    shared = rng.random(count) < overlap
+    second = [
+        f"{words[2 * kind]} {words[2 * count + kind]}"
+        if shared[kind]
+        else f"{words[3 * count + kind]} {words[2 * count + kind]}"
+        for kind in range(count)
+    ]
+    return first, second
 
 
 def _names(
@@ -194,6 +213,7 @@ def generate_synthetic(
     attribute_keep: float = 0.7,
     shared_attribute_names: float = 0.6,
     value_noise: float = 0.5,
+    text_overlap: float = 0.5,
     name_corruption: float = 0.3,
     misspelling: float = 0.3,
     image_dim: int = 64,
@@ -206,10 +226,12 @@ def generate_synthetic(
     rng = np.random.default_rng(seed)
     world = _world(rng, entities, communities, relations, average_degree, degree_skew, latent_dim)
     in_kg, local_ids = _memberships(rng, entities, overlap)
-    triples = _triples(rng, world, local_ids, relations, relation_merge, edge_keep)
-    attribute_rows, attribute_names, attribute_values = _attributes(
+    triples, order = _triples(rng, world, local_ids, relations, relation_merge, edge_keep)
+    attribute_rows, attribute_values = _attributes(
         rng, world, in_kg, local_ids, attributes, attribute_keep, shared_attribute_names, value_noise
     )
+    relation_kg1, relation_kg2 = _type_names(seed, relations, text_overlap)
+    attribute_kg1, attribute_kg2 = _type_names(seed, attributes, text_overlap)
     entity_names = _names(rng, in_kg, local_ids, name_corruption, misspelling)
     name_features = np.stack([np.mean([_word_vector(t, 32) for t in name.split()], 0) for name in entity_names])
     images, has_image = _images(rng, world, in_kg, local_ids, image_dim, image_noise, image_missing)
@@ -222,9 +244,9 @@ def generate_synthetic(
         num_relations=2 * relations,
         links=torch.as_tensor(links[np.argsort(links[:, 0])], dtype=torch.long),
         entity_names=entity_names,
-        relation_names=[f"rel/{r}" for r in range(relations)] + [f"property_{r}" for r in range(relations)],
+        relation_names=relation_kg1 + [relation_kg2[kind] for kind in np.argsort(order)],
         attributes=torch.as_tensor(attribute_rows, dtype=torch.long),
-        attribute_names=attribute_names,
+        attribute_names=attribute_kg1 + attribute_kg2,
         attribute_values=attribute_values,
         features={
             "image": torch.as_tensor(images, dtype=torch.float32),

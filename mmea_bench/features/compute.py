@@ -1,11 +1,12 @@
 """Compute a dataset's features with a pre-trained model and cache them, as ``mmea-bench features`` does."""
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from mmea_bench.data.cache import FeatureCache
+from mmea_bench.data.kgpair import KGPair
 from mmea_bench.data.loading import DatasetSpec, load_dataset
 from mmea_bench.features import TEXT_FIELDS, Advance
 from mmea_bench.features.images import ImageEncoder, image_features, read_image_index
@@ -36,20 +37,39 @@ def embed_texts(
     progress: Progress | None = None,
     plugins: PluginManager = plugin_manager,
 ) -> dict[str, CachedFeatures | None]:
-    """Embed a dataset's entity names, relation names and attribute names/values (default: all fields) with a
-    sentence encoder (default: the packaged all-MiniLM-L6-v2); None for a field the dataset has no text for."""
+    """Embed a dataset's entity names, relation names and attribute names (default: all fields) with a sentence
+    encoder (default: the packaged all-MiniLM-L6-v2); None for a field the dataset has no text for."""
     spec = DatasetSpec.parse(dataset)
     kg = load_dataset(spec, plugins)
     encoder = SentenceEncoder(model, batch_size=batch_size, device=device)
+    return _embed_fields(kg, FeatureCache(spec.cache_key), encoder, fields or TEXT_FIELDS, progress)
+
+
+def provide_texts(
+    spec: DatasetSpec, kg: KGPair, fields: Iterable[str], progress: Progress | None = None
+) -> dict[str, CachedFeatures | None]:
+    """Compute the text ``fields`` a loaded dataset lacks (with the packaged encoder, cached as ``embed_texts`` caches
+    them) and attach them; None for a field the dataset has no text for (its encoders say so when they are built)."""
+    missing = [field for field in fields if field in TEXT_FIELDS and field not in kg.features]
+    if not any(entity_texts(kg, field) is not None for field in missing):
+        return dict.fromkeys(missing)
     cache = FeatureCache(spec.cache_key)
+    results = _embed_fields(kg, cache, SentenceEncoder(), missing, progress)
+    cache.attach(kg)
+    return results
+
+
+def _embed_fields(
+    kg: KGPair, cache: FeatureCache, encoder: SentenceEncoder, fields: Iterable[str], progress: Progress | None
+) -> dict[str, CachedFeatures | None]:
     results: dict[str, CachedFeatures | None] = {}
-    for field in fields or TEXT_FIELDS:
+    for field in fields:
         texts = entity_texts(kg, field)
         if texts is None:
             results[field] = None
             continue
         start = time.perf_counter()
-        advance = progress(f"{field} ({len(texts.texts):,} texts)", len(texts.texts)) if progress else None
+        advance = progress(f"{kg.name}: {field} ({len(texts.texts):,} texts)", len(texts.texts)) if progress else None
         matrix, mask = text_features(kg, field, encoder, advance)
         path = cache.write(encoder.key, field, matrix, mask)
         results[field] = CachedFeatures(field, int(mask.sum()), matrix.shape[1], time.perf_counter() - start, path)

