@@ -22,7 +22,8 @@ from mmea_bench.methods import Method, configure, get_method
 from mmea_bench.metrics import DEFAULT_METRICS, SCORERS
 from mmea_bench.observer import Observer
 from mmea_bench.plugins import PluginManager, Registration, plugin_manager
-from mmea_bench.sweep import RunRecord, SweepPlan, SweepResult, execute, plan_sweep
+from mmea_bench.recorder import RunRecord, SweepResult
+from mmea_bench.sweep import SweepPlan, execute, plan_sweep
 from mmea_bench.tracking import DEFAULT_EXPERIMENT, default_tracking_uri
 from mmea_bench.tracking.server import MlflowServer, free_port
 from mmea_bench.tracking.store import RunStore, experiments
@@ -62,8 +63,9 @@ def leaderboard(
     command: str | None = None,
 ) -> Publication:
     """The leaderboard of an experiment's finished runs (or of one sweep's), written with its plots to ``folder``
-    (none: MLflow only) and logged to the latest sweep's parent run; ``command`` heads it (default: the
-    ``mmea-bench leaderboard`` command that makes it again)."""
+    (none: MLflow only) and logged to the latest sweep's parent run. It is headed by the ``mmea-bench run`` commands
+    of the sweeps it covers, then ``command`` (default: the ``mmea-bench leaderboard`` command that makes it again
+    from the reader's own store)."""
     check_choices(metrics, scorers, formats)
     store = RunStore(tracking_uri, experiment)
     frame = store.runs(sweep)
@@ -71,9 +73,10 @@ def leaderboard(
         where = f"sweep {sweep} of experiment '{experiment}'" if sweep else f"experiment '{experiment}'"
         raise UserError(f"{where} in {store.tracking_uri} has no runs of 'mmea-bench run'")
     title = f"{experiment}, sweep {sweep}" if sweep else experiment
+    sweeps = list(dict.fromkeys(frame.sort_values("start_time")["sweep"]))
     words = ["mmea-bench", "leaderboard", "--experiment", experiment, *(["--sweep", sweep] if sweep else [])]
-    command = command or shlex.join([*words, "--tracking-uri", store.tracking_uri])
-    board = build_leaderboard(frame, title, command, metrics, scorers)
+    commands = [*store.sweep_commands([found for found in sweeps if found]), command or shlex.join(words)]
+    board = build_leaderboard(frame, title, commands, metrics, scorers)
     stem = file_stem(experiment)
     return publish(board, store, frame, stem, folder=folder, formats=formats, plots=plots, scorer=scorers[0])
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import torch
 
-from mmea_bench.data import KGPair, split_links
+from mmea_bench.data import KGPair, release_split, split_links
 from mmea_bench.data.loading import DatasetSpec, load_dataset
 from mmea_bench.methods import MethodConfig
 from mmea_bench.observer import Observer
@@ -39,10 +39,12 @@ class Cell:
     seed: int
     valid_fraction: float
     device: str
+    fold: int = 0
+    """0: this harness's seeded split at ``ratio``; N >= 1: the release's N-th split (``ratio`` is its own)."""
 
     @property
     def label(self) -> str:
-        return f"{self.config.method} {self.dataset.label} r={self.ratio} s={self.seed}"
+        return f"{self.config.method} {self.dataset.label} r={self.ratio:g} s={self.seed}"
 
 
 @dataclass
@@ -64,10 +66,14 @@ def train_cell(
 ) -> CellResult:
     """Train one cell (its dataset loaded once into ``datasets``); an error is returned, an interrupt propagates."""
     try:
-        if cell.dataset.label not in datasets:
-            datasets[cell.dataset.label] = load_dataset(cell.dataset, plugins)
-        kg = datasets[cell.dataset.label]
-        split = split_links(kg.links, cell.ratio, cell.valid_fraction, cell.seed)
+        key = cell.dataset.cache_key
+        if key not in datasets:
+            datasets[key] = load_dataset(cell.dataset, plugins)
+        kg = datasets[key]
+        if cell.fold:
+            split = release_split(kg, cell.fold, cell.valid_fraction, cell.seed)
+        else:
+            split = split_links(kg.links, cell.ratio, cell.valid_fraction, cell.seed)
         return CellResult(train(cell.config, kg, split, seed=cell.seed, device=cell.device, observer=observer))
     except Exception as error:
         message = f"{type(error).__name__}: {error}".splitlines()[0][:500]

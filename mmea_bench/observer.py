@@ -6,7 +6,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from mmea_bench.sweep import RunRecord
+    from mmea_bench.recorder import RunRecord
 
 
 class Observer:

@@ -3,60 +3,30 @@ cell by cell, each cell one tracked run under the sweep's parent run."""
 
 import json
 import os
-import traceback
+import shlex
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field, replace
-from importlib.metadata import PackageNotFoundError, version
+from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any
 
+from mmea_bench.data import KGPair, parse_split, release_split
 from mmea_bench.data.loading import DatasetSpec, load_dataset
 from mmea_bench.errors import UserError
-from mmea_bench.executors import Cell, CellResult, InProcess, WorkerProcesses
+from mmea_bench.executors import Cell, InProcess, WorkerProcesses
 from mmea_bench.features.compute import provide_texts
 from mmea_bench.methods import MethodConfig, configure, feature_fields, get_method
 from mmea_bench.observer import Observer
 from mmea_bench.plugins import PluginManager, plugin_manager
-from mmea_bench.runner import RunOutcome, resolve_device
-from mmea_bench.tracking import DEFAULT_EXPERIMENT, RUN_KIND_TAG, Tracker, open_tracker
-
-VERSIONED_PACKAGES = ("mmea-bench", "torch", "mlflow", "transformers", "numpy")
-
-
-@dataclass
-class RunRecord:
-    """One cell of a sweep: what ran, how it ended, and where it is recorded."""
-
-    method: str
-    dataset: str
-    ratio: float
-    seed: int
-    run_id: str
-    status: str = "RUNNING"
-    """FINISHED, FAILED or KILLED once the run ends."""
-    error: str = ""
-    outcome: RunOutcome | None = None
+from mmea_bench.recorder import Recorder, SweepResult, package_versions
+from mmea_bench.runner import resolve_device
+from mmea_bench.tracking import DEFAULT_EXPERIMENT, RUN_KIND_TAG, open_tracker
 
 
-@dataclass
-class SweepResult:
-    """A finished sweep: its parent MLflow run and one record per grid cell."""
-
-    parent_run_id: str
-    tracker: Tracker
-    runs: list[RunRecord] = field(default_factory=list)
-
-
-def package_versions() -> dict[str, str]:
-    versions = {}
-    for package in VERSIONED_PACKAGES:
-        try:
-            versions[f"version.{package}"] = version(package)
-        except PackageNotFoundError:
-            versions[f"version.{package}"] = "not installed"
-    return versions
-
-
-def _check_ratios(ratios: Sequence[float], valid_fraction: float) -> None:
+def _check_grid(seeds: int, workers: int | None, ratios: Sequence[float], valid_fraction: float) -> None:
+    if seeds < 1:
+        raise UserError(f"--seeds must be at least 1, not {seeds}")
+    if workers is not None and workers < 1:
+        raise UserError(f"--workers must be at least 1, not {workers}")
     for ratio in ratios:
         if not 0 < ratio < 1:
             raise UserError(f"--ratios: {ratio} is outside (0, 1)")
@@ -102,24 +72,58 @@ class SweepPlan:
     """Cells trained side by side, each in a worker process (1: one after another in this process)."""
     threads: int = 0
     """Torch threads of each worker process (0: torch's default, in this process)."""
+    fold: int = 0
+    """0: the seeded split at each of ``ratios``; N: the datasets' own N-th split (``--split release:N``)."""
 
     @property
     def size(self) -> int:
         return len(self.configs) * len(self.datasets) * len(self.ratios) * self.seeds
 
-    def cells(self) -> list[Cell]:
-        """Every cell, dataset by dataset, then method, seed ratio and seed."""
-        grid = [
-            (config, spec, ratio, seed)
-            for spec in self.datasets
-            for config in self.configs.values()
-            for ratio in self.ratios
-            for seed in range(self.seeds)
-        ]
+    def cells(self, datasets: dict[str, KGPair] | None = None) -> list[Cell]:
+        """Every cell, dataset by dataset, then method, seed ratio and seed. With a release split, each dataset's
+        ratio is its own split's (from the loaded ``datasets``)."""
+        grid = []
+        for spec in self.datasets:
+            ratios = [self._release_ratio(datasets[spec.cache_key])] if self.fold else self.ratios
+            grid += [(c, spec, r, s) for c in self.configs.values() for r in ratios for s in range(self.seeds)]
         return [
-            Cell(index, config, spec, ratio, seed, self.valid_fraction, self.device)
+            Cell(index, config, spec, ratio, seed, self.valid_fraction, self.device, self.fold)
             for index, (config, spec, ratio, seed) in enumerate(grid)
         ]
+
+    def _release_ratio(self, kg: KGPair) -> float:
+        return round(len(release_split(kg, self.fold, self.valid_fraction).train) / len(kg.links), 4)
+
+
+def sweep_command(
+    methods: Sequence[str], datasets: Sequence[str], ratios: Sequence[float], seeds: int, epochs: int | None,
+    settings: dict[str, Any], without: Sequence[str], split: str, valid_fraction: float, experiment: str,
+) -> str:  # fmt: skip
+    """The ``mmea-bench run`` command of a sweep, as another user can run it: no tracking store, no local path
+    (a folder dataset inside the working directory relative to it, under the home folder from ``~``)."""
+    words = ["mmea-bench", "run", *methods]
+    for text in datasets:
+        words += ["--dataset", _portable(text)]
+    words += ["--ratios", ",".join(f"{ratio:g}" for ratio in ratios)] if split == "seeded" else ["--split", split]
+    words += ["--seeds", str(seeds)] if seeds != 1 else []
+    words += ["--epochs", str(epochs)] if epochs is not None else []
+    words += [word for key, value in settings.items() for word in ("--set", f"{key}={value}")]
+    words += [word for part in without for word in ("--without", part)]
+    words += ["--valid-fraction", f"{valid_fraction:g}"] if valid_fraction != 0.1 else []
+    return shlex.join([*words, "--experiment", experiment])
+
+
+def _portable(dataset: str) -> str:
+    path, _, rest = dataset.partition(":")
+    absolute = Path(path).expanduser()
+    if not absolute.is_absolute():
+        return dataset
+    for base, shown in ((Path.cwd(), None), (Path.home(), "~")):
+        if absolute.is_relative_to(base):
+            relative = absolute.relative_to(base)
+            text = str(relative) if shown is None else f"{shown}/{relative}"
+            return text + (f":{rest}" if rest else "")
+    return dataset
 
 
 def _local_components(configs: dict[str, MethodConfig], specs: list[DatasetSpec], plugins: PluginManager) -> str:
@@ -156,19 +160,18 @@ def plan_sweep(
     experiment: str = DEFAULT_EXPERIMENT,
     valid_fraction: float = 0.1,
     workers: int | None = 1,
+    split: str = "seeded",
     plugins: PluginManager = plugin_manager,
 ) -> SweepPlan:
     """Check every name and setting of a sweep, so that bad input fails before anything trains or is recorded.
 
     ``workers``: cells trained side by side in worker processes, one torch thread per core shared out among them
     (None: as many as there are cores, at most one per cell, or one on a GPU); 1 trains them one after another in
-    this process.
+    this process. ``split``: ``seeded`` (ours, at each ratio), ``release`` or ``release:N`` (the datasets' own).
     """
-    if seeds < 1:
-        raise UserError(f"--seeds must be at least 1, not {seeds}")
-    if workers is not None and workers < 1:
-        raise UserError(f"--workers must be at least 1, not {workers}")
-    _check_ratios(ratios, valid_fraction)
+    fold = parse_split(split)
+    ratios = [0.0] if fold else ratios
+    _check_grid(seeds, workers, [] if fold else ratios, valid_fraction)
     if workers is None and resolve_device(device).type == "cuda":
         workers = 1  # one device: its runs take turns
     resolve_device(device)
@@ -176,16 +179,20 @@ def plan_sweep(
     specs = [DatasetSpec.parse(text) for text in datasets]
     for spec in specs:
         spec.typed_params(plugins)
+    command = sweep_command(methods, datasets, ratios, seeds, epochs, settings or {}, without, split, valid_fraction,
+                            experiment)  # fmt: skip
     params = {
+        "command": command,
         "methods": ",".join(configs),
         "datasets": ",".join(spec.label for spec in specs),
-        "ratios": ",".join(str(r) for r in ratios),
+        "ratios": split if fold else ",".join(str(r) for r in ratios),
         "seeds": seeds,
         "epochs": epochs if epochs is not None else "method default",
         "settings": json.dumps(settings or {}),
         "without": ",".join(without),
         "device": device,
         "valid_fraction": valid_fraction,
+        "split": split,
     }
     local = _local_components(configs, specs, plugins)
     if local and workers is not None and workers > 1:
@@ -193,6 +200,7 @@ def plan_sweep(
     plan = SweepPlan(configs, specs, list(ratios), seeds, device, valid_fraction, tracking_uri, experiment, params)
     plan.workers = 1 if local else min(workers or usable_cores(), plan.size)
     plan.threads = max(1, usable_cores() // plan.workers) if plan.workers > 1 else 0
+    plan.fold = fold
     return plan
 
 
@@ -209,7 +217,8 @@ def execute(plan: SweepPlan, observer: Observer | None = None, plugins: PluginMa
         workers.start()
     try:
         tracker = open_tracker(plan.tracking_uri, plan.experiment)
-        datasets = {spec.label: load_dataset(spec, plugins) for spec in plan.datasets}  # bad input fails here
+        datasets = {spec.cache_key: load_dataset(spec, plugins) for spec in plan.datasets}  # bad input fails here
+        cells = plan.cells(datasets)
     except BaseException:
         if workers is not None:
             workers.close()
@@ -219,13 +228,15 @@ def execute(plan: SweepPlan, observer: Observer | None = None, plugins: PluginMa
     tracker.log_params(parent, plan.params | package_versions())
     result = SweepResult(parent, tracker)
     observer.sweep_started(plan.size)
-    recorder = _Recorder(tracker, parent, observer, result)
+    recorder = Recorder(tracker, parent, observer, result)
     status = "FAILED"
     try:
         fields = set().union(*(feature_fields(config, plugins) for config in plan.configs.values()))
         for spec in plan.datasets:
-            provide_texts(spec, datasets[spec.label], fields, observer.task_started)
-        (workers or InProcess(datasets, plugins)).run(plan.cells(), recorder.started, recorder.finished)
+            provide_texts(spec, datasets[spec.cache_key], fields, observer.task_started)
+        if workers is not None:
+            datasets.clear()  # the workers load their own
+        (workers or InProcess(datasets, plugins)).run(cells, recorder.started, recorder.finished)
         status = "FINISHED"
     except KeyboardInterrupt:
         status = "KILLED"
@@ -234,75 +245,3 @@ def execute(plan: SweepPlan, observer: Observer | None = None, plugins: PluginMa
     finally:
         tracker.end_run(parent, status)
     return result
-
-
-class _TrackedRun(Observer):
-    """Sends one run's metrics to its tracked run, and both its metrics and epochs to the sweep's observer of it."""
-
-    def __init__(self, tracker: Tracker, run_id: str, observer: Observer):
-        self.tracker, self.run_id, self.observer = tracker, run_id, observer
-
-    def metrics_logged(self, metrics: dict[str, float], step: int) -> None:
-        self.tracker.log_metrics(self.run_id, metrics, step)
-        self.observer.metrics_logged(metrics, step)
-
-    def epoch_finished(self, epoch: int, epochs: int, latest: dict[str, float]) -> None:
-        self.observer.epoch_finished(epoch, epochs, latest)
-
-
-class _Recorder:
-    """Records each cell of a sweep as a tracked run: started with its settings, ended with its outcome or error."""
-
-    def __init__(self, tracker: Tracker, parent: str, observer: Observer, result: SweepResult):
-        self.tracker, self.parent, self.observer, self.result = tracker, parent, observer, result
-        self.running: dict[int, RunRecord] = {}
-
-    def started(self, cell: Cell) -> Observer:
-        tracker, config, dataset = self.tracker, cell.config, cell.dataset.label
-        tags = {RUN_KIND_TAG: "run", "method": config.method, "dataset": dataset, "ratio": str(cell.ratio)}
-        tags |= {"seed": str(cell.seed), "without": ",".join(config.without)}
-        run_id = tracker.start_run(cell.label, tags, parent_id=self.parent)
-        record = self.running[cell.index] = RunRecord(config.method, dataset, cell.ratio, cell.seed, run_id)
-        params = {"method": config.method, "dataset": dataset, "ratio": cell.ratio, "seed": cell.seed}
-        params |= {"valid_fraction": cell.valid_fraction, "device": cell.device} | config.flat()
-        try:
-            tracker.log_params(run_id, params)
-            tracker.set_tags(run_id, package_versions())
-            tracker.log_dict(run_id, {"method": config.method, "dataset": dataset, **asdict(config)}, "config.json")
-        except Exception as error:
-            record.error = f"{type(error).__name__}: {error}".splitlines()[0][:500]
-        return _TrackedRun(tracker, run_id, self.observer.run_started(cell.label, config.training.epochs))
-
-    def finished(self, cell: Cell, outcome: CellResult) -> None:
-        record, tracker = self.running.pop(cell.index), self.tracker
-        error, details = (record.error, "") if record.error else (outcome.error, outcome.traceback)
-        if not error:
-            try:
-                _record_outcome(tracker, record.run_id, outcome.outcome)
-                record.outcome, record.status = outcome.outcome, "FINISHED"
-            except Exception as failure:
-                error, details = f"{type(failure).__name__}: {failure}".splitlines()[0][:500], traceback.format_exc()
-        if error:
-            record.status, record.error = "FAILED", error
-            tracker.set_tags(record.run_id, {"error": error})
-            tracker.log_dict(record.run_id, {"traceback": details}, "error.json")
-        tracker.end_run(record.run_id, record.status)
-        self.result.runs.append(record)
-        self.observer.run_finished(record)
-
-    def interrupted(self) -> None:
-        """Mark the runs in progress killed."""
-        for record in self.running.values():
-            record.status = "KILLED"
-            self.tracker.set_tags(record.run_id, {"error": "interrupted"})
-            self.tracker.end_run(record.run_id, "KILLED")
-
-
-def _record_outcome(tracker: Tracker, run_id: str, outcome: RunOutcome) -> None:
-    """Log a finished run's test metrics (at the selected epoch), its cost and what it ran with."""
-    tracker.log_metrics(run_id, outcome.test, step=outcome.best_epoch)
-    summary = {"best_epoch": outcome.best_epoch, "epochs_trained": outcome.epochs_trained}
-    summary |= {"wall_seconds": outcome.seconds, "peak_memory_mb": outcome.peak_memory_mb}
-    tracker.log_metrics(run_id, summary)
-    modalities = {"modalities": ",".join(outcome.modalities), "skipped_modalities": ",".join(outcome.skipped)}
-    tracker.set_tags(run_id, modalities | {"device": outcome.device})

@@ -36,7 +36,7 @@ def test_a_sweep_of_two_methods_and_two_ratios_is_recorded_in_mlflow(register_pl
         experiment,
     )
     assert result.exit_code == 0, result.output
-    assert "csls" in result.output and "cosine" in result.output
+    assert "by csls" in result.output and "Hits@10" in result.output and "Hits@1, cosine" not in result.output
     assert f"experiment '{experiment}'" in result.output
 
     tracker = MlflowTracker(tracking_uri, experiment)

@@ -58,7 +58,7 @@ def test_the_id_layout_maps_interleaved_file_ids_onto_one_id_space(tmp_path):
     assert kg.triples.tolist() == [[0, 0, 1], [1, 1, 2], [2, 0, 0], [3, 2, 4], [4, 3, 5]]
     assert kg.links.tolist() == [[0, 3], [1, 4], [2, 5]]
     assert kg.num_relations == 4 and kg.relation_names[3] == "/people/birth_place"
-    assert kg.summary()["triples"] == (3, 2) and kg.reference_split is None
+    assert kg.summary()["triples"] == (3, 2) and kg.release_splits == []
 
 
 @pytest.mark.parametrize("relations", [("rel_ids_1", "rel_ids_2"), ("rel_ids1", "rel_ids2"), ("rel_ids",), ()])
@@ -71,6 +71,45 @@ def test_every_naming_of_relation_and_link_files_loads_the_same_graph(tmp_path, 
     assert kg.links.tolist() == [[0, 3], [1, 4], [2, 5]]
 
 
+def test_a_relation_vocabulary_shared_by_both_files_loads_and_a_conflict_names_its_line(tmp_path):
+    folder = id_layout(tmp_path / "pair")
+    write(folder / "triples_2", ["3\t10\t4", "4\t11\t5"])
+    write(folder / "rel_ids_2", ["10\thttp://zh.example.org/capitalOf", "11\thttp://zh.example.org/bornIn"])
+    kg = load_id_layout(folder)
+    assert kg.num_relations == 2 and kg.triples[:, 1].tolist() == [0, 1, 0, 0, 1]
+    write(folder / "rel_ids_2", ["10\thttp://zh.example.org/capitalOf", "11\thttp://en.example.org/diedIn"])
+    message = "rel_ids_2:2: relation id 11 is 'http://en.example.org/diedIn' here but 'http://zh.example.org/bornIn'"
+    with pytest.raises(UserError, match=re.escape(message) + " at rel_ids_1:2"):
+        load_id_layout(folder)
+
+
+@pytest.mark.parametrize(
+    ("sup", "ref", "gold", "source"),
+    [
+        (["0\t3"], ["0\t3", "1\t4", "7\t5"], [[0, 3], [1, 4], [2, 5]], "sup_ent_ids inside ref_ent_ids"),
+        (["0\t3"], ["1\t4", "7\t5"], [[0, 3], [1, 4], [2, 5]], "sup_ent_ids and ref_ent_ids disjoint (gold = union)"),
+    ],
+)
+def test_both_release_conventions_give_every_gold_link_and_say_which_they_are(tmp_path, sup, ref, gold, source):
+    folder = id_layout(tmp_path / "pair")
+    write(folder / "sup_ent_ids", sup)
+    write(folder / "ref_ent_ids", ref)
+    kg = load_id_layout(folder)
+    assert sorted(kg.links.tolist()) == gold
+    (split,) = kg.release_splits
+    assert split.train.tolist() == [[0, 3]] and sorted(split.test.tolist()) == [[1, 4], [2, 5]]
+    info = CliRunner(env={"COLUMNS": "200"}).invoke(cli, ["datasets", "info", str(folder)])
+    assert re.search(rf"release split: {re.escape(source)}\s+│\s+1 / 2", info.output), info.output
+
+
+def test_a_release_split_half_inside_the_gold_links_is_refused(tmp_path):
+    folder = id_layout(tmp_path / "pair")
+    write(folder / "sup_ent_ids", ["0\t3", "1\t5"])
+    write(folder / "ref_ent_ids", ["0\t3", "1\t4", "7\t5"])
+    with pytest.raises(UserError, match="sup_ent_ids and ref_ent_ids share 1 of 2 pairs"):
+        load_id_layout(folder)
+
+
 def test_a_release_split_and_both_attribute_formats_are_read(tmp_path):
     folder = id_layout(tmp_path / "pair")
     write(folder / "sup_ent_ids", ["0\t3"])
@@ -78,7 +117,8 @@ def test_a_release_split_and_both_attribute_formats_are_read(tmp_path):
     write(folder / "training_attrs_1", [f"{KG1[0]}\thttp://x.org/name\thttp://x.org/population", KG1[1]])
     write(folder / "training_attrs_2", [f"{KG2[5]}\thttp://x.org/name"])
     kg = load_id_layout(folder)
-    assert [part.tolist() for part in kg.reference_split] == [[[0, 3]], [[1, 4], [2, 5]]]
+    (split,) = kg.release_splits
+    assert [split.train.tolist(), split.test.tolist()] == [[[0, 3]], [[1, 4], [2, 5]]]
     assert kg.attributes.tolist() == [[0, 0], [0, 1], [5, 0]] and kg.attribute_values is None
     assert kg.attribute_names == ["http://x.org/name", "http://x.org/population"]
 
@@ -144,7 +184,7 @@ def test_a_pickle_that_would_run_code_is_refused_even_when_opted_in(tmp_path):
         (lambda f: write(f / "ref_ent_ids", ["0\t3", "1"]), r"ref_ent_ids:2: expected 2 tab-separated ids, found 1"),
         (lambda f: write(f / "ref_ent_ids", ["3\t0"]), r"ref_ent_ids:1: entity id 3 is not in ent_ids_1"),
         (lambda f: write(f / "ent_ids_2", ["3\ta", "4\tb", "7\tc"]), r"ent_ids_2:3: entity id 7 is defined twice"),
-        (lambda f: write(f / "rel_ids_2", ["20\tx", "20\ty"]), r"rel_ids_2:2: relation id 20 is defined twice"),
+        (lambda f: write(f / "rel_ids_2", ["20\tx", "20\ty"]), r"rel_ids_2:2: relation id 20 is 'y' here but 'x' at"),
         (
             lambda f: write(f / "triples_1", ["0\t99\t1"]),
             r"triples_1:1: relation id 99 is not in rel_ids_1 / rel_ids_2",
@@ -213,7 +253,7 @@ def test_raw_mmkb_files_load_with_the_partner_graph_first(tmp_path):
 def test_dataset_accepts_a_folder_whose_layout_is_detected(tmp_path):
     folder = id_layout(tmp_path / "my pair")
     kg = load_dataset(DatasetSpec.parse(str(folder)))
-    assert kg.name == str(folder) and kg.num_entities == (3, 3)
+    assert kg.name == "my pair" and kg.num_entities == (3, 3)
     result = CliRunner().invoke(cli, ["datasets", "info", str(mmkb(tmp_path / "MMKB"))])
     assert result.exit_code == 0, result.output
     assert re.search(r"entities\s+│\s+3 / 3", result.output) and re.search(r"gold links\s+│\s+2", result.output)
@@ -273,7 +313,9 @@ def test_every_dataset_in_shared_data_matches_its_readme_figures(monkeypatch):
             assert re.search(rf"{label}\s+│\s+{figure[0]:,} / {figure[1]:,}", result.output), result.output
         assert re.search(rf"gold links\s+│\s+{links:,}", result.output)
     kg = load_dataset(DatasetSpec.parse("fb15k-db15k"))
-    assert [len(part) for part in kg.reference_split] == [2569, 10277] and "attribute" in kg.summary()["modalities"]
+    (split,) = kg.release_splits
+    assert (len(split.train), len(split.test)) == (2569, 10277) and "attribute" in kg.summary()["modalities"]
+    assert split.source == "release split: sup_ent_ids inside ref_ent_ids"
     entity_range, triple_ranges = DBP15K_RANGES["entities"], DBP15K_RANGES["triples"]
     for pair in ("zh-en", "ja-en", "fr-en"):
         summary = load_dataset(DatasetSpec.parse(f"dbp15k-{pair}")).summary()
@@ -315,7 +357,7 @@ def test_a_kg_pair_written_in_the_id_layout_loads_back_and_trains(tmp_path, tiny
         experiment=experiment,
     )
     assert [record.status for record in result.runs] == ["FINISHED"]
-    assert result.runs[0].dataset == str(folder) and 0 < result.runs[0].outcome.test["test_csls_hits_at_1"] <= 1
+    assert result.runs[0].dataset == folder.name and 0 < result.runs[0].outcome.test["test_csls_hits_at_1"] <= 1
 
 
 @pytest.mark.slow

@@ -3,6 +3,7 @@ import shlex
 import statistics
 import xml.etree.ElementTree as ElementTree
 from html.parser import HTMLParser
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -48,9 +49,21 @@ def sweeps(tracking_uri):
     return {"tracker": tracker, "run_output": result.output, "sweeps": (first_sweep, ablation, failing)}
 
 
+RUN_COMMAND = (
+    f"mmea-bench run gcn-align --dataset {TINY_SPEC} --ratios 0.2,0.5 --seeds 2 --epochs 10 --set check_every=5 "
+    f"--experiment {EXPERIMENT}"
+)
+LEADERBOARD_COMMAND = f"mmea-bench leaderboard --experiment {EXPERIMENT}"
+
+
+def tracking_path(tracker) -> str:
+    """The store's folder on this machine: no committed leaderboard may name it."""
+    return str(Path(tracker.tracking_uri.removeprefix("sqlite:///")).parent)
+
+
 def test_cells_are_mean_and_sample_std_over_seeds(sweeps):
     frame = recorded_runs(sweeps["tracker"])
-    board = build_leaderboard(frame, "title", "command", ("hits_at_1", "mr"), ("csls",))
+    board = build_leaderboard(frame, "title", ["command"], ("hits_at_1", "mr"), ("csls",))
     hits, mean_rank = board.sections
     assert (hits.title, mean_rank.title) == ("Hits@1, csls", "MR, csls")
     assert board.columns == [(TINY_SPEC, 0.2), (TINY_SPEC, 0.5)]
@@ -70,7 +83,7 @@ def test_cells_are_mean_and_sample_std_over_seeds(sweeps):
 
 
 def test_the_best_value_of_each_column_is_marked(sweeps):
-    board = build_leaderboard(recorded_runs(sweeps["tracker"]), "title", "command", ("hits_at_1", "mr"), ("csls",))
+    board = build_leaderboard(recorded_runs(sweeps["tracker"]), "title", ["command"], ("hits_at_1", "mr"), ("csls",))
     for section, pick in zip(board.sections, (max, min), strict=True):
         competitors = {method: cells[0] for method, cells in section.rows.items()}
         best = pick(competitors, key=lambda method: round(competitors[method].mean, competitors[method].digits))
@@ -84,7 +97,7 @@ def test_differently_configured_runs_never_share_a_row_and_the_caption_names_the
         api.run(["gcn-align"], [TINY_SPEC], [0.2], settings={"lr": lr}, **options)
     api.run(["gcn-align"], [TINY_SPEC], [0.2], settings={"eval_candidates": "test"}, without=["attribute"], **options)
     frame = recorded_runs(MlflowTracker(tracking_uri, experiment))
-    board = build_leaderboard(frame, "title", "command", ("hits_at_1",))
+    board = build_leaderboard(frame, "title", ["command"], ("hits_at_1",))
     assert list(board.sections[0].rows) == [
         "gcn-align --set eval_candidates=all --set lr=0.005",
         "gcn-align --set eval_candidates=all --set lr=0.02",
@@ -108,7 +121,7 @@ def test_a_replaced_components_parameters_do_not_lengthen_the_label():
 
 
 def test_runs_that_did_not_finish_are_excluded_and_footnoted(sweeps):
-    board = build_leaderboard(recorded_runs(sweeps["tracker"]), "title", "command")
+    board = build_leaderboard(recorded_runs(sweeps["tracker"]), "title", ["command"])
     footnote = board.footnote()
     assert footnote.startswith("Excluded 2 runs that did not finish: ")
     assert f"1 failed, exploding on {TINY_SPEC} at r=0.5 s=0 (ValueError: loss exploded)" in footnote
@@ -120,18 +133,23 @@ def test_runs_that_did_not_finish_are_excluded_and_footnoted(sweeps):
 def test_run_prints_the_sweep_leaderboard_and_logs_it_to_the_sweep(sweeps, tmp_path):
     output, tracker = sweeps["run_output"], sweeps["tracker"]
     first_sweep = sweeps["sweeps"][0]
-    assert "Hits@1, csls" in output and "MRR, cosine" in output and "gcn-align" in output
+    assert "by csls" in output and "Hits@10" in output and "MRR, cosine" not in output and "gcn-align" in output
     assert f"Logged the leaderboard and plots to sweep run {first_sweep}" in output
     logged = {item.path for item in tracker.client.list_artifacts(first_sweep, "leaderboard")}
     assert f"leaderboard/{EXPERIMENT}.md" in logged
     assert f"leaderboard/{EXPERIMENT}-training-synthetic_entities_400.png" in logged
     markdown = tracker.client.download_artifacts(first_sweep, f"leaderboard/{EXPERIMENT}.md")
     text = open(markdown, encoding="utf-8").read()
-    command = f"mmea-bench leaderboard --experiment {EXPERIMENT} --sweep {first_sweep} --tracking-uri"
-    assert text.splitlines()[2].startswith(f"`{command} ")
+    assert text.splitlines()[2:6] == ["```bash", RUN_COMMAND, LEADERBOARD_COMMAND + f" --sweep {first_sweep}", "```"]
+    assert tracking_path(tracker) not in text
+    assert RUN_COMMAND in output  # the printed table is headed by the sweep's command too
 
-    again = invoke(*shlex.split(text.splitlines()[2].strip("`"))[1:], "--no-plots", "--output", tmp_path)
+    regenerate = shlex.split(text.splitlines()[4])[1:]
+    again = invoke(
+        *regenerate, "--no-plots", "--output", tmp_path, "--tracking-uri", tracker.tracking_uri, "--tables", "all"
+    )
     assert again.exit_code == 0, again.output
+    assert "Hits@1, csls" in again.output and "MRR, cosine" in again.output
     tables = [line for line in text.splitlines() if line.startswith("|")]
     regenerated = (tmp_path / f"{EXPERIMENT}.md").read_text().splitlines()
     assert tables == [line for line in regenerated if line.startswith("|")] and len(tables) == 6 * 3
@@ -145,22 +163,26 @@ def test_every_format_is_written_with_its_command_and_logged_to_the_latest_sweep
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     command = (
-        f"mmea-bench leaderboard --experiment {EXPERIMENT} --metric hits_at_1 --metric epochs_trained --scorer csls "
-        f"--format markdown --format csv --format html --format latex --output {tmp_path} --no-plots "
-        f"--tracking-uri {tracking_uri}"
+        f"{LEADERBOARD_COMMAND} --metric hits_at_1 --metric epochs_trained --scorer csls "
+        "--format markdown --format csv --format html --format latex --no-plots"
     )
+    ablation = f"mmea-bench run gcn-align --dataset {TINY_SPEC} --ratios 0.2 --epochs 10 --set pseudo_labeler=mutual-nn"
     stem = tmp_path / EXPERIMENT
     markdown = stem.with_suffix(".md").read_text()
-    assert markdown.splitlines()[:3] == [f"# Leaderboard: {EXPERIMENT}", "", f"`{command}`"]
+    header = markdown.split("```")[1].strip().splitlines()[1:]  # after "bash"
+    assert header[0] == RUN_COMMAND and header[1].startswith(ablation) and header[-1] == command
+    assert len(header) == 4 and header[2].startswith("mmea-bench run exploding")
+    for written in stem.parent.glob(f"{EXPERIMENT}.*"):
+        assert str(tmp_path) not in written.read_text() and tracking_path(sweeps["tracker"]) not in written.read_text()
     assert "## Hits@1, csls" in markdown and "## epochs trained" in markdown
     assert "| gcn-align \\-\\-without attribute |" not in markdown and "| gcn-align --without attribute |" in markdown
     assert markdown.count("**") == 2 * 3  # only r=0.2 has competitors; gcn-align and its ablation tie on epochs
     assert "Excluded 2 runs that did not finish" in markdown
 
     lines = stem.with_suffix(".csv").read_text().splitlines()
-    assert lines[0] == f"# {command}" and lines[-1].startswith("# Excluded 2 runs")
-    rows = {(row["metric"], row["method"]): row for row in csv.DictReader(lines[1:-1])}
-    board = build_leaderboard(recorded_runs(sweeps["tracker"]), "title", "command", ("hits_at_1",), ("csls",))
+    assert lines[0] == f"# {RUN_COMMAND}" and lines[3] == f"# {command}" and lines[-1].startswith("# Excluded 2 runs")
+    rows = {(row["metric"], row["method"]): row for row in csv.DictReader(lines[4:-1])}
+    board = build_leaderboard(recorded_runs(sweeps["tracker"]), "title", ["command"], ("hits_at_1",), ("csls",))
     cell = board.sections[0].rows["gcn-align"][0]
     row = rows[("Hits@1, csls", "gcn-align")]
     assert float(row[f"{TINY_SPEC} r=0.2 mean"]) == pytest.approx(cell.mean)
@@ -169,14 +191,14 @@ def test_every_format_is_written_with_its_command_and_logged_to_the_latest_sweep
     assert float(rows[("epochs trained", "gcn-align")][f"{TINY_SPEC} r=0.2 mean"]) == 10
 
     page = stem.with_suffix(".html").read_text()
-    assert page.splitlines()[:2] == ["<!DOCTYPE html>", f"<!-- {command} -->"]
+    assert page.startswith("<!DOCTYPE html>") and f"<pre><code>{RUN_COMMAND}" in page
     tags = TagCounter()
     tags.feed(page)
     assert tags.unclosed == [] and tags.counts["table"] == 2 and tags.counts["strong"] == 3
     assert f'<th colspan="2">{TINY_SPEC}</th>' in page
 
     latex = stem.with_suffix(".tex").read_text()
-    assert latex.splitlines()[0] == f"% {command}"
+    assert latex.splitlines()[0] == f"% {RUN_COMMAND}" and latex.splitlines()[3] == f"% {command}"
     assert latex.count("\\begin{tabular}") == 2 and latex.count("\\textbf{") == 3
     assert "gcn-align -{}-without attribute &" in latex and "$\\pm$" in latex
 

@@ -41,11 +41,14 @@ def datasets_info(dataset):
     table.add_row("relations", f"{summary['relations']:,}")
     table.add_row("triples", _pair(summary["triples"]))
     table.add_row("gold links", f"{summary['links']:,}")
-    if kg.reference_split is not None:
-        table.add_row("release split (train / test)", _pair(tuple(len(part) for part in kg.reference_split)))
+    for split in kg.release_splits:
+        parts = (split.train, split.valid, split.test) if split.valid is not None else (split.train, split.test)
+        table.add_row(split.source, " / ".join(f"{len(part):,}" for part in parts))
     for modality, count in summary["modalities"].items():
         table.add_row(f"entities with {modality.replace('_', ' ')}", f"{count:,}")
     console.print(table)
+    if kg.release_splits:
+        console.print("Release splits: train / test links (train / valid / test where the release has validation).")
 
 
 @datasets.command("download")

@@ -20,19 +20,18 @@ STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
 reaches it only through the command)."""
 
 
-def print_leaderboard(publication) -> None:
-    """Print a leaderboard's tables (each column's best cell in bold, the runs left out below) and where it went."""
+def print_leaderboard(publication, tables: str = "compact") -> None:
+    """Print a leaderboard headed by its commands: one table of Hits@1, Hits@10 and MRR by the selection scorer
+    (``tables="all"``: every section), each column's best cell in bold, the runs left out below, and where it went."""
     board = publication.board
+    for command in board.commands:
+        console.print(Text(command, "dim"), soft_wrap=True)
     console.print(Text.assemble((board.title, "bold"), f": {board.caption}"))
-    for section in board.sections:
-        table = Table(title=section.title)
-        table.add_column("method")
-        for label in board.column_labels():
-            table.add_column(label, justify="right")
-        for method, cells in section.rows.items():
-            texts = [Text("–") if cell is None else Text(cell.text(), "bold" if cell.best else "") for cell in cells]
-            table.add_row(Text(method), *texts)
-        console.print(table)
+    if tables == "all":
+        for section in board.sections:
+            console.print(_table(board, [section], section.title))
+    elif board.compact():
+        console.print(_table(board, board.compact(), f"by {board.selection_scorer}"))
     if not board.sections:
         console.print("No finished runs.")
     if board.footnote():
@@ -44,10 +43,38 @@ def print_leaderboard(publication) -> None:
         console.print(f"Logged the leaderboard{plots} to sweep run {publication.sweep_run_id}")
 
 
+def _table(board, sections, title: str) -> Table:
+    """One rich table: a row per leaderboard column (dataset, seed ratio) and method, a column per section."""
+    table = Table(title=title)
+    for name in ("dataset", "ratio", "method"):
+        table.add_column(name)
+    for section in sections:
+        table.add_column(section.title.split(",")[0] if len(sections) > 1 else section.title, justify="right")
+    for index, (dataset, ratio) in enumerate(board.columns):
+        for position, method in enumerate(sections[0].rows):
+            cells = [section.rows[method][index] for section in sections]
+            if all(cell is None for cell in cells):
+                continue
+            texts = [Text("–") if cell is None else Text(cell.text(), "bold" if cell.best else "") for cell in cells]
+            first = position == 0
+            table.add_row(dataset if first else "", f"{ratio:g}" if first else "", Text(method), *texts)
+    return table
+
+
+TABLES = click.Choice(["compact", "all"])
+
+
+LOCAL_OPTIONS = ("tracking_uri", "output")
+"""Options naming places on this machine: left out of the command a leaderboard is headed by."""
+
+
 def _given_options(ctx: click.Context, always: dict[str, str]) -> str:
-    """This invocation as a command line: the options given (in declaration order) and ``always``'s values."""
+    """This invocation as a command line: the options given (in declaration order, but for the local ones) and
+    ``always``'s values."""
     words = ["mmea-bench", ctx.info_name]
     for param in ctx.command.params:
+        if param.name in LOCAL_OPTIONS:
+            continue
         value = always.get(param.name, ctx.params[param.name])
         if param.name not in always and ctx.get_parameter_source(param.name) in (None, ParameterSource.DEFAULT):
             continue
@@ -78,9 +105,17 @@ def _given_options(ctx: click.Context, always: dict[str, str]) -> str:
     "--output", type=click.Path(path_type=Path), default="leaderboards", show_default=True, help="Folder for the files."
 )
 @click.option("--plots/--no-plots", default=True, show_default=True, help="Also draw plots (PNG and SVG).")
+@click.option(
+    "--tables",
+    type=TABLES,
+    default="compact",
+    show_default=True,
+    help="Print Hits@1/10 and MRR by the selection "
+    "scorer in one table, or every metric and scorer asked for (the files always hold them all).",
+)
 @click.option("--tracking-uri", help="MLflow tracking URI [default: $MLFLOW_TRACKING_URI or ./mlflow.db].")
 @click.pass_context
-def leaderboard(ctx, experiment, sweep, metrics, scorers, formats, output, plots, tracking_uri):
+def leaderboard(ctx, experiment, sweep, metrics, scorers, formats, output, plots, tables, tracking_uri):
     """Tabulate finished runs: rows = methods, columns = dataset x seed ratio, cells = mean ± std over seeds.
 
     Writes OUTPUT/<experiment>.<ext> per format (and the plots beside it) and logs them to the latest sweep's
@@ -90,9 +125,9 @@ def leaderboard(ctx, experiment, sweep, metrics, scorers, formats, output, plots
     from mmea_bench.tracking import default_tracking_uri
 
     uri = tracking_uri or default_tracking_uri()
-    command = _given_options(ctx, {"experiment": experiment, "tracking_uri": uri})
+    command = _given_options(ctx, {"experiment": experiment})
     options = {"metrics": metrics, "scorers": scorers, "folder": output, "formats": formats, "plots": plots}
-    print_leaderboard(api.leaderboard(experiment, uri, sweep, command=command, **options))
+    print_leaderboard(api.leaderboard(experiment, uri, sweep, command=command, **options), tables)
 
 
 def _interrupt(signum, frame) -> None:

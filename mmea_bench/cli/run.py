@@ -4,14 +4,17 @@ import click
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from mmea_bench.cli import cli, console
-from mmea_bench.cli.results import print_leaderboard
+from mmea_bench.cli.results import TABLES, print_leaderboard
 from mmea_bench.errors import UserError
 from mmea_bench.observer import Observer
 from mmea_bench.settings import parse_assignments
 from mmea_bench.tracking import DEFAULT_EXPERIMENT
 
 
-def _ratios(text: str) -> list[float]:
+def _ratios(text: str | None, split: str) -> list[float]:
+    if text is not None and split != "seeded":
+        raise UserError(f"--ratios {text}: a release split (--split {split}) has the ratio of its own training links")
+    text = text or "0.2"
     try:
         return [float(item) for item in text.split(",") if item.strip()]
     except ValueError:
@@ -63,7 +66,7 @@ class SweepProgress(Observer):
 
     def run_finished(self, record) -> None:
         self.progress.advance(self.sweep)
-        label = f"{record.method} {record.dataset} r={record.ratio} s={record.seed}"
+        label = f"{record.method} {record.dataset} r={record.ratio:g} s={record.seed}"
         if label in self.bars:
             self.progress.remove_task(self.bars.pop(label).task)
         if record.status == "FAILED":
@@ -80,7 +83,14 @@ class SweepProgress(Observer):
     show_default=True,
     help="Dataset name, or NAME:key=value,... with dataset parameters. Repeat for several.",
 )
-@click.option("--ratios", default="0.2", show_default=True, help="Seed ratios, comma-separated.")
+@click.option("--ratios", help="Seed ratios of the seeded split, comma-separated [default: 0.2].")
+@click.option(
+    "--split",
+    default="seeded",
+    show_default=True,
+    help="seeded (drawn per seed at each ratio), release or release:N (the dataset's own split: DBP15K's sup/ref, "
+    "OpenEA's fold N), to compare with published figures.",
+)
 @click.option("--seeds", default=1, show_default=True, help="Seeds per cell (0, 1, ...: split and initialisation).")
 @click.option("--epochs", type=int, help="Epoch budget for every method (else each method's default).")
 @click.option("--set", "settings", multiple=True, metavar="KEY=VALUE", help="Override a method setting.")
@@ -96,15 +106,22 @@ class SweepProgress(Observer):
     help="Runs trained side by side, each in a worker process (auto: one per CPU core, at most one per run; "
     "1: one after another in this process).",
 )
-def run(methods, datasets, ratios, seeds, epochs, settings, without, device, tracking_uri, experiment, valid_fraction,
-        workers):  # fmt: skip
+@click.option(
+    "--tables",
+    type=TABLES,
+    default="compact",
+    show_default=True,
+    help="Print Hits@1/10 and MRR by the selection scorer in one table, or every metric and scorer.",
+)
+def run(methods, datasets, ratios, split, seeds, epochs, settings, without, device, tracking_uri, experiment,
+        valid_fraction, workers, tables):  # fmt: skip
     """Train and evaluate METHODS on every dataset, seed ratio and seed; record each run in MLflow."""
     from mmea_bench import api
 
     plan = api.plan_sweep(
         methods,
         datasets,
-        _ratios(ratios),
+        _ratios(ratios, split),
         seeds,
         epochs=epochs,
         settings=parse_assignments("--set", settings),
@@ -114,6 +131,7 @@ def run(methods, datasets, ratios, seeds, epochs, settings, without, device, tra
         experiment=experiment,
         valid_fraction=valid_fraction,
         workers=_workers(workers),
+        split=split,
     )
     columns = TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()
     progress = Progress(*columns, console=console)
@@ -123,5 +141,5 @@ def run(methods, datasets, ratios, seeds, epochs, settings, without, device, tra
         if progress.live.is_started:
             progress.stop()
     tracker = result.tracker
-    print_leaderboard(api.leaderboard(tracker.experiment, tracker.tracking_uri, result.parent_run_id))
+    print_leaderboard(api.leaderboard(tracker.experiment, tracker.tracking_uri, result.parent_run_id), tables)
     console.print(f"Recorded in MLflow: {tracker.describe()}, sweep run {result.parent_run_id}")

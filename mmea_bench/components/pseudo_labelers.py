@@ -8,18 +8,9 @@ import torch
 from torch import Tensor
 
 from mmea_bench.components.base import BuildContext, PseudoLabeler, PseudoLabelReport, TrainingView
+from mmea_bench.data.pairs import keep_pairs
 from mmea_bench.evaluation import mutual_nearest_pairs
 from mmea_bench.hookspecs import hookimpl
-
-
-def pair_keys(pairs: Tensor, num_entities: int) -> Tensor:
-    """One integer per (left, right) pair, for set operations on pair tensors."""
-    return pairs[:, 0] * num_entities + pairs[:, 1]
-
-
-def keep_pairs(pairs: Tensor, among: Tensor, num_entities: int) -> Tensor:
-    """The rows of ``pairs`` that also occur in ``among``."""
-    return pairs[torch.isin(pair_keys(pairs, num_entities), pair_keys(among, num_entities))]
 
 
 def unaligned_mutual_pairs(view: TrainingView, embedding: str, exclude: Tensor, embeddings=None) -> Tensor:

@@ -19,12 +19,14 @@ import numpy as np
 import torch
 
 from mmea_bench.data.feature_files import found_image_features, read_image_features
-from mmea_bench.data.kgpair import KGPair
+from mmea_bench.data.kgpair import KGPair, ReleaseSplit
+from mmea_bench.data.pairs import drop_pairs, keep_pairs
 from mmea_bench.data.readers import AttributeTable, IdMap, read_id_rows, read_text
 from mmea_bench.errors import UserError
 
 RELATION_FILES = (("rel_ids_1", "rel_ids_2"), ("rel_ids1", "rel_ids2"), ("rel_ids",))
 LINK_FILES = ("ill_ent_ids", "ref_ent_ids")
+SPLIT_FILES = ("ill_ent_ids", "ref_ent_ids", "sup_ent_ids", "dev_ent_ids")
 REQUIRED_FILES = ("ent_ids_1", "ent_ids_2", "triples_1", "triples_2")
 
 
@@ -106,7 +108,7 @@ def _id_triples(directory: Path, entities: IdMap) -> tuple[np.ndarray, int, list
     tails = [entities.index(rows[:, 2], path, lines, side) for side, (path, rows, lines) in enumerate(raw)]
     relation_files = _first_present(directory, RELATION_FILES)
     if relation_files:
-        relation_map = IdMap.read("relation", relation_files)
+        relation_map = IdMap.read("relation", relation_files, shared=True)
         relations = [relation_map.index(rows[:, 1], path, lines) for path, rows, lines in raw]
     else:
         relation_map = IdMap.of("relation", np.concatenate([rows[:, 1] for _, rows, _ in raw]))
@@ -115,16 +117,34 @@ def _id_triples(directory: Path, entities: IdMap) -> tuple[np.ndarray, int, list
     return triples, len(relation_map), relation_map.names if relation_files else None
 
 
-def _id_links(directory: Path, entities: IdMap) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor] | None]:
-    """The gold links and the release's (training, test) split where ``sup_ent_ids`` / ``dev_ent_ids`` exist."""
-    link_file = next((directory / name for name in LINK_FILES if (directory / name).is_file()), None)
-    split_files = _present(directory, ("sup_ent_ids", "dev_ent_ids"))
-    split = tuple(_links(path, entities) for path in split_files) if split_files else None
-    if link_file is not None:
-        return _links(link_file, entities), split
-    if split is not None:
-        return torch.cat(split), split
-    raise UserError(f"{directory}: no gold links (expected ill_ent_ids or ref_ent_ids)")
+def _id_links(directory: Path, entities: IdMap) -> tuple[torch.Tensor, list[ReleaseSplit]]:
+    """The gold links and the release's split, from whichever link files the folder has.
+
+    ``ill_ent_ids`` (or ``ref_ent_ids`` alone) holds every gold link. Beside ``sup_ent_ids`` (the release's training
+    links), ``ref_ent_ids`` either holds every link, the training ones included (MCLEA's copies), or only the test
+    ones, disjoint from them (JAPE's): then the gold links are their union. ``dev_ent_ids``, where present, is the
+    release's test part.
+    """
+    found = {name: _links(directory / name, entities) for name in SPLIT_FILES if (directory / name).is_file()}
+    sup, ref, dev = found.get("sup_ent_ids"), found.get("ref_ent_ids"), found.get("dev_ent_ids")
+    gold, source = found.get("ill_ent_ids"), "ill_ent_ids"
+    if gold is None and ref is not None and sup is not None:
+        shared = int(keep_pairs(sup, ref).shape[0])
+        if 0 < shared < len(sup):
+            raise UserError(f"{directory}: sup_ent_ids and ref_ent_ids share {shared} of {len(sup)} pairs: "
+                            "sup_ent_ids must lie inside ref_ent_ids or apart from it")  # fmt: skip
+        inside = shared == len(sup)
+        gold = ref if inside else torch.cat([sup, ref])
+        source = "sup_ent_ids inside ref_ent_ids" if inside else "sup_ent_ids and ref_ent_ids disjoint (gold = union)"
+        dev = dev if dev is not None else (drop_pairs(ref, sup) if inside else ref)
+    elif gold is None:
+        gold = ref if ref is not None else torch.cat([sup, dev]) if sup is not None and dev is not None else None
+        source = "ref_ent_ids" if ref is not None else "sup_ent_ids and dev_ent_ids"
+    if gold is None:
+        raise UserError(f"{directory}: no gold links (expected ill_ent_ids or ref_ent_ids)")
+    if sup is None or dev is None:
+        return gold, []
+    return gold, [ReleaseSplit(sup, dev, source=f"release split: {source}")]
 
 
 def _id_attributes(directory: Path, entities: IdMap) -> AttributeTable:
@@ -152,7 +172,7 @@ def load_id_layout(
     """Load an id-layout folder (module docstring); ``names`` and ``images`` default to what the folder holds."""
     entities = IdMap.read("entity", [directory / "ent_ids_1", directory / "ent_ids_2"])
     triples, num_relations, relation_names = _id_triples(directory, entities)
-    links, split = _id_links(directory, entities)
+    links, splits = _id_links(directory, entities)
     table = _id_attributes(directory, entities)
     names = names or find_names_file(directory)
     features, masks = {}, {}
@@ -174,5 +194,5 @@ def load_id_layout(
         feature_masks=masks,
         description=f"id layout at {directory}",
         entity_uris=entities.names,
-        reference_split=split,
+        release_splits=splits,
     )

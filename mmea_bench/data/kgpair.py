@@ -63,14 +63,26 @@ class GraphPair:
 
 
 @dataclass
+class ReleaseSplit:
+    """The gold links split as a dataset's release ships them (DBP15K's ``sup`` / ``ref``, an OpenEA fold)."""
+
+    train: Tensor
+    test: Tensor
+    valid: Tensor | None = None
+    """The release's validation links, where it has them."""
+    source: str = ""
+    """Where the split comes from, e.g. ``sup_ent_ids / ref_ent_ids (disjoint; gold links are their union)``."""
+
+
+@dataclass
 class KGPair(GraphPair):
     """A dataset: two knowledge graphs (:class:`GraphPair`) and their gold links."""
 
     links: Tensor = field(kw_only=True)
     """(L, 2) long: gold pairs (KG1 entity, KG2 entity)."""
-    reference_split: tuple[Tensor, Tensor] | None = field(default=None, kw_only=True)
-    """(training, test) links as the dataset's release splits them, where it does (``sup_ent_ids`` /
-    ``dev_ent_ids``); for reference only: runs draw their own splits from ``links``."""
+    release_splits: list[ReleaseSplit] = field(default_factory=list, kw_only=True)
+    """The splits the release ships (several folds for OpenEA); runs use one with ``--split release[:N]``, else draw
+    their own from ``links``."""
 
     def __post_init__(self) -> None:
         super().__post_init__()

@@ -14,6 +14,7 @@ from mmea_bench.data.cache import FeatureCache
 from mmea_bench.data.id_layout import load_id_layout
 from mmea_bench.data.kgpair import KGPair
 from mmea_bench.data.mmkb import load_mmkb, mmkb_graphs
+from mmea_bench.data.openea import load_openea
 from mmea_bench.errors import UserError, unknown_name
 from mmea_bench.plugins import PluginManager, Registration, plugin_manager
 from mmea_bench.settings import parse_assignments, parse_value
@@ -24,7 +25,7 @@ def _looks_like_path(text: str) -> bool:
 
 
 def load_directory(directory: Path, allow_pickle: bool = False, kg1: str = "", kg2: str = "") -> KGPair:
-    """Load a folder whose layout is detected: the id layout (``ent_ids_1`` present) or raw MMKB files.
+    """Load a folder whose layout is detected: the id layout (``ent_ids_1``), OpenEA's (``rel_triples_1``) or raw MMKB.
 
     For raw MMKB files, ``kg1`` / ``kg2`` name the graphs (needed when the folder holds more than two); by default
     FB15K is KG2, as in the id-layout copies of FB15K-DB15K.
@@ -33,6 +34,8 @@ def load_directory(directory: Path, allow_pickle: bool = False, kg1: str = "", k
         raise UserError(f"dataset path {directory} is not a folder")
     if (directory / "ent_ids_1").is_file():
         return load_id_layout(directory, allow_pickle=allow_pickle)
+    if (directory / "rel_triples_1").is_file():
+        return load_openea(directory)
     if kg1 or kg2:
         if not (kg1 and kg2):
             raise UserError(f"{directory}: name both graphs, :kg1=NAME,kg2=NAME")
@@ -43,7 +46,8 @@ def load_directory(directory: Path, allow_pickle: bool = False, kg1: str = "", k
     if len(graphs) > 2:
         raise UserError(f"{directory} holds MMKB graphs {', '.join(graphs)}: choose two with :kg1=NAME,kg2=NAME")
     raise UserError(
-        f"{directory}: no known layout (expected ent_ids_1, ent_ids_2, triples_1, ... or *_EntityTriples.txt)"
+        f"{directory}: no known layout (expected ent_ids_1, ent_ids_2, triples_1, ...; rel_triples_1, ent_links, ...; "
+        "or *_EntityTriples.txt)"
     )
 
 
@@ -61,11 +65,18 @@ class DatasetSpec:
         return cls(name.strip(), parse_assignments(f"--dataset {text}:", items))
 
     @property
+    def path(self) -> Path | None:
+        """The dataset's folder, where it is given as one (not a registered name)."""
+        return Path(self.name).expanduser().resolve() if _looks_like_path(self.name) else None
+
+    @property
     def label(self) -> str:
-        """The name results are shown and recorded under."""
-        if not self.params:
-            return self.name
-        return self.name + ":" + ",".join(f"{key}={value}" for key, value in self.params.items())
+        """The name results are shown and recorded under: a folder by its own name (its path is a parameter)."""
+        return (self.path.name if self.path else self.name) + self._suffix
+
+    @property
+    def _suffix(self) -> str:
+        return ":" + ",".join(f"{key}={value}" for key, value in self.params.items()) if self.params else ""
 
     def registration(self, plugins: PluginManager = plugin_manager) -> Registration:
         """The registered dataset of this name or, for a path, the folder loader bound to it."""
@@ -79,10 +90,8 @@ class DatasetSpec:
 
     @property
     def cache_key(self) -> str:
-        """What cached features are keyed by: the label, with a folder given by its absolute path."""
-        if _looks_like_path(self.name):
-            return str(Path(self.name).expanduser().resolve()) + self.label[len(self.name) :]
-        return self.label
+        """What tells datasets apart (and keys their cached features): the label, a folder by its absolute path."""
+        return str(self.path) + self._suffix if self.path else self.label
 
     def typed_params(self, plugins: PluginManager = plugin_manager) -> dict[str, object]:
         """The parameters as the factory's types; unknown names are an error."""

@@ -71,6 +71,12 @@ def read_id_names(path: Path) -> tuple[np.ndarray, list[str], np.ndarray]:
     return np.asarray(ids, dtype=np.int64), names, np.asarray(numbers)
 
 
+def _starts(parts: list) -> list[tuple[int, tuple]]:
+    """Each part of a concatenation with the position where it starts."""
+    starts = np.cumsum([0] + [len(part[0]) for part in parts[:-1]])
+    return list(zip(starts.tolist(), parts, strict=True))
+
+
 @dataclass
 class IdMap:
     """The file ids of one kind (entities or relations), in file order, mapped onto ``0..n-1``.
@@ -85,24 +91,27 @@ class IdMap:
     files: tuple[str, ...]
 
     @classmethod
-    def read(cls, kind: str, paths: Sequence[Path]) -> "IdMap":
-        """Read ``id<TAB>uri`` files in order; an id defined twice is an error naming both places."""
+    def read(cls, kind: str, paths: Sequence[Path], shared: bool = False) -> "IdMap":
+        """Read ``id<TAB>uri`` files in order; an id defined twice is an error naming both places. With ``shared``
+        (one vocabulary numbered alike in every file), an id may recur with the same name; it counts once."""
         parts = [read_id_names(path) for path in paths]
         ids = np.concatenate([part[0] for part in parts])
-        origin = [(path, int(line)) for path, part in zip(paths, parts, strict=True) for line in part[2]]
-        unique, first, counts = np.unique(ids, return_index=True, return_counts=True)
-        if (counts > 1).any():
-            repeated = unique[counts > 1]
-            second = int(np.flatnonzero(np.isin(ids, repeated) & ~np.isin(np.arange(len(ids)), first))[0])
-            earlier = int(first[np.searchsorted(unique, ids[second])])
-            where, line = origin[second]
-            raise UserError(
-                f"{where}:{line}: {kind} id {ids[second]} is defined twice "
-                f"(first at {origin[earlier][0].name}:{origin[earlier][1]})"
-            )
         names = [name for part in parts for name in part[1]]
-        sizes = tuple(len(part[0]) for part in parts)
-        return cls(kind, ids, names, sizes, tuple(path.name for path in paths))
+        origin = [(path, int(line)) for path, part in zip(paths, parts, strict=True) for line in part[2]]
+        unique, first = np.unique(ids, return_index=True)
+        repeated = np.setdiff1d(np.arange(len(ids)), first)
+        for position in repeated.tolist():
+            original = int(first[np.searchsorted(unique, ids[position])])
+            if shared and names[original] == names[position]:
+                continue
+            where, line = origin[position]
+            earlier = f"{origin[original][0].name}:{origin[original][1]}"
+            detail = f"is '{names[position]}' here but '{names[original]}' at {earlier}" if shared else (
+                f"is defined twice (first at {earlier})")  # fmt: skip
+            raise UserError(f"{where}:{line}: {kind} id {ids[position]} {detail}")
+        keep = np.sort(first)
+        sizes = tuple(int(((keep >= start) & (keep < start + len(part[0]))).sum()) for start, part in _starts(parts))
+        return cls(kind, ids[keep], [names[index] for index in keep], sizes, tuple(path.name for path in paths))
 
     @classmethod
     def of(cls, kind: str, ids: np.ndarray) -> "IdMap":

@@ -17,8 +17,9 @@ FORMATS = {"markdown": ".md", "csv": ".csv", "html": ".html", "latex": ".tex"}
 
 
 def to_markdown(board: Leaderboard) -> str:
-    """Markdown: a title, the command in backticks, one table per section, the footnote, the plots as images."""
-    lines = [f"# Leaderboard: {_markdown_escape(board.title)}", "", f"`{board.command}`", "", board.caption, ""]
+    """Markdown: a title, the commands in a code block, one table per section, the footnote, the plots."""
+    lines = [f"# Leaderboard: {_markdown_escape(board.title)}", "", "```bash", *board.commands, "```", ""]
+    lines += [board.caption, ""]
     for section in board.sections:
         lines += [f"## {section.title}", "", "| method | " + " | ".join(board.column_labels()) + " |"]
         lines.append("|---|" + "---:|" * len(board.columns))
@@ -36,9 +37,9 @@ def to_markdown(board: Leaderboard) -> str:
 
 
 def to_csv(board: Leaderboard) -> str:
-    """CSV of numbers: a ``#`` comment line with the command, then per section and method the mean, std and seeds."""
+    """CSV of numbers: ``#`` comment lines with the commands, then per section and method the mean, std and seeds."""
     buffer = io.StringIO()
-    buffer.write(f"# {board.command}\n")
+    buffer.writelines(f"# {command}\n" for command in board.commands)
     writer = csv.writer(buffer, lineterminator="\n")
     statistics = ("mean", "std", "seeds")
     writer.writerow(["metric", "method", *(f"{label} {s}" for label in board.column_labels() for s in statistics)])
@@ -56,13 +57,12 @@ def to_html(board: Leaderboard) -> str:
     escape = html.escape
     parts = [
         "<!DOCTYPE html>",
-        f"<!-- {escape(board.command)} -->",
         '<html lang="en"><head><meta charset="utf-8">',
         f"<title>Leaderboard: {escape(board.title)}</title>",
         "<style>table{border-collapse:collapse;margin-bottom:1em}th,td{padding:2px 10px;text-align:right}"
         "th:first-child,td:first-child{text-align:left}thead{border-bottom:1px solid}</style></head><body>",
         f"<h1>Leaderboard: {escape(board.title)}</h1>",
-        f"<p><code>{escape(board.command)}</code></p>",
+        f"<pre><code>{escape(chr(10).join(board.commands))}</code></pre>",
         f"<p>{escape(board.caption)}</p>",
     ]
     spans = "".join(f'<th colspan="{count}">{escape(dataset)}</th>' for dataset, count in board.dataset_spans())
@@ -89,7 +89,8 @@ def to_html(board: Leaderboard) -> str:
 
 def to_latex(board: Leaderboard) -> str:
     """LaTeX tables (booktabs): two-level column headers, ``\\pm`` spreads, the best cells in ``\\textbf``."""
-    lines = [f"% {board.command}", "% requires \\usepackage{booktabs}", f"% {board.caption}"]
+    lines = [*(f"% {command}" for command in board.commands), "% requires \\usepackage{booktabs}"]
+    lines.append(f"% {board.caption}")
     spans = " & ".join(f"\\multicolumn{{{count}}}{{c}}{{{_latex_escape(d)}}}" for d, count in board.dataset_spans())
     rules, start = [], 2
     for _, count in board.dataset_spans():

@@ -22,9 +22,9 @@ from mmea_bench.metrics import (
 )
 
 GROUP = ["method", "dataset", "ratio"]
-SWEPT_PARAMS = {"method", "dataset", "ratio", "seed", "device"}
+SWEPT_PARAMS = {"method", "dataset", "dataset_path", "ratio", "seed", "device"}
 """Run parameters that differ across a sweep's cells by design, or (the device) do not change what is compared."""
-PROTOCOL_PARAMS = ("eval_candidates", "csls_k", "valid_fraction")
+PROTOCOL_PARAMS = ("eval_candidates", "csls_k", "valid_fraction", "split")
 """Settings of the evaluation itself: where runs differ in one, every row names it, whatever the method."""
 
 
@@ -111,14 +111,18 @@ class Section:
 
     title: str
     rows: dict[str, list[Cell | None]]
+    metric: str = ""
+    scorer: str = ""
+    """csls or cosine (empty for a metric of the run as a whole)."""
 
 
 @dataclass
 class Leaderboard:
-    """Pivot tables of one experiment (or sweep), the command that makes them, and the runs left out."""
+    """Pivot tables of one experiment (or sweep), the commands that made its runs, and the runs left out."""
 
     title: str
-    command: str
+    commands: list[str]
+    """The ``mmea-bench run`` command of each sweep the table covers (and how to make the table again)."""
     caption: str
     columns: list[tuple[str, float]]
     """(dataset, seed ratio) pairs, in order."""
@@ -129,6 +133,13 @@ class Leaderboard:
     """One line per group of excluded runs: status, method, dataset, ratios and seeds, error."""
     figures: list[tuple[str, str]] = field(default_factory=list)
     """(caption, file name) of plots written beside the tables."""
+    selection_scorer: str = SCORERS[0]
+    """The scorer the runs selected their checkpoints by (csls where their ``csls_k`` > 0)."""
+
+    def compact(self) -> list[Section]:
+        """The sections a reader looks at first: Hits@1, Hits@10 and MRR by the selection scorer."""
+        wanted = {section.metric: section for section in self.sections if section.scorer == self.selection_scorer}
+        return [wanted[metric] for metric in DEFAULT_METRICS if metric in wanted]
 
     def column_labels(self) -> list[str]:
         return [f"{dataset} r={ratio:g}" for dataset, ratio in self.columns]
@@ -160,7 +171,7 @@ def check_choices(metrics: tuple[str, ...], scorers: tuple[str, ...], formats: t
 def build_leaderboard(
     frame: pd.DataFrame,
     title: str,
-    command: str,
+    commands: list[str],
     metrics: tuple[str, ...] = DEFAULT_METRICS,
     scorers: tuple[str, ...] = SCORERS,
 ) -> Leaderboard:
@@ -191,9 +202,12 @@ def build_leaderboard(
                 mean, std, count = table.loc[key] if key in table.index else (float("nan"),) * 3
                 rows[method].append(None if pd.isna(mean) else Cell(mean, std, int(count), digits))
         marked = _mark_best(rows, lower_is_better(metric)) if comparable else rows
-        sections.append(Section(metric_label(metric, scorer), marked))
+        sections.append(Section(metric_label(metric, scorer), marked, metric, scorer))
     unfinished = int((frame["status"] != "FINISHED").sum())
-    return Leaderboard(title, command, caption(frame), columns, sections, unfinished, _excluded(frame))
+    board = Leaderboard(title, commands, caption(frame), columns, sections, unfinished, _excluded(frame))
+    board.selection_scorer = "csls" if any(float(k) > 0 for k in _values(frame["params"], "csls_k") - {None}) else (
+        "cosine")  # fmt: skip
+    return board
 
 
 def _mark_best(rows: dict[str, list[Cell | None]], lower: bool) -> dict[str, list[Cell | None]]:

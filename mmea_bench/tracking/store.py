@@ -57,6 +57,11 @@ class RunStore:
         rows = [_row(run) for run in self._search(query)]
         return pd.DataFrame(rows, columns=None if rows else [*RUN_COLUMNS, "params"])
 
+    def sweep_commands(self, sweeps: list[str]) -> list[str]:
+        """The ``mmea-bench run`` command recorded on each of these sweeps (parent runs), where one was."""
+        commands = [self.tracker.client.get_run(sweep).data.params.get("command") for sweep in sweeps]
+        return [command for command in commands if command]
+
     def metric_histories(self, run_ids: list[str], key: str) -> pd.DataFrame:
         """Every logged value of metric ``key`` of each run: columns ``run_id``, ``step``, ``value``."""
         client = self.tracker.client

@@ -6,12 +6,8 @@ import torch
 from torch import Tensor
 
 from mmea_bench.components import BuildContext, PseudoLabelReport, TrainingView
-from mmea_bench.components.pseudo_labelers import (
-    WindowedPseudoLabeler,
-    keep_pairs,
-    pair_keys,
-    unaligned_mutual_pairs,
-)
+from mmea_bench.components.pseudo_labelers import WindowedPseudoLabeler, unaligned_mutual_pairs
+from mmea_bench.data.pairs import keep_pairs, pair_keys
 from mmea_bench.evaluation import cosine_blocks
 from mmea_pcmea.momentum import MomentumEncoder
 

@@ -1,0 +1,125 @@
+"""Recording a sweep's cells as tracked runs: each started with its settings, fed its metrics, ended with its outcome
+or its error (logging failures included, so no run is left RUNNING)."""
+
+import traceback
+from dataclasses import asdict, dataclass, field
+from importlib.metadata import PackageNotFoundError, version
+
+from mmea_bench.executors import Cell, CellResult
+from mmea_bench.observer import Observer
+from mmea_bench.runner import RunOutcome
+from mmea_bench.tracking import RUN_KIND_TAG, Tracker
+
+VERSIONED_PACKAGES = ("mmea-bench", "torch", "mlflow", "transformers", "numpy")
+
+
+@dataclass
+class RunRecord:
+    """One cell of a sweep: what ran, how it ended, and where it is recorded."""
+
+    method: str
+    dataset: str
+    ratio: float
+    seed: int
+    run_id: str
+    status: str = "RUNNING"
+    """FINISHED, FAILED or KILLED once the run ends."""
+    error: str = ""
+    outcome: RunOutcome | None = None
+
+
+@dataclass
+class SweepResult:
+    """A finished sweep: its parent MLflow run and one record per grid cell."""
+
+    parent_run_id: str
+    tracker: Tracker
+    runs: list[RunRecord] = field(default_factory=list)
+
+
+def package_versions() -> dict[str, str]:
+    versions = {}
+    for package in VERSIONED_PACKAGES:
+        try:
+            versions[f"version.{package}"] = version(package)
+        except PackageNotFoundError:
+            versions[f"version.{package}"] = "not installed"
+    return versions
+
+
+class _TrackedRun(Observer):
+    """Sends one run's metrics to its tracked run, and both its metrics and epochs to the sweep's observer of it."""
+
+    def __init__(self, tracker: Tracker, run_id: str, observer: Observer):
+        self.tracker, self.run_id, self.observer = tracker, run_id, observer
+
+    def metrics_logged(self, metrics: dict[str, float], step: int) -> None:
+        self.tracker.log_metrics(self.run_id, metrics, step)
+        self.observer.metrics_logged(metrics, step)
+
+    def epoch_finished(self, epoch: int, epochs: int, latest: dict[str, float]) -> None:
+        self.observer.epoch_finished(epoch, epochs, latest)
+
+
+class Recorder:
+    """Records each cell of a sweep as a tracked run: started with its settings, ended with its outcome or error."""
+
+    def __init__(self, tracker: Tracker, parent: str, observer: Observer, result: SweepResult):
+        self.tracker, self.parent, self.observer, self.result = tracker, parent, observer, result
+        self.running: dict[int, RunRecord] = {}
+
+    def started(self, cell: Cell) -> Observer:
+        tracker, config, dataset = self.tracker, cell.config, cell.dataset.label
+        tags = {RUN_KIND_TAG: "run", "method": config.method, "dataset": dataset, "ratio": str(cell.ratio)}
+        tags |= {"seed": str(cell.seed), "without": ",".join(config.without), "split": _split_name(cell.fold)}
+        run_id = tracker.start_run(cell.label, tags, parent_id=self.parent)
+        record = self.running[cell.index] = RunRecord(config.method, dataset, cell.ratio, cell.seed, run_id)
+        params = {"method": config.method, "dataset": dataset, "ratio": cell.ratio, "seed": cell.seed}
+        params |= {"valid_fraction": cell.valid_fraction, "device": cell.device, "split": _split_name(cell.fold)}
+        params |= {"dataset_path": str(cell.dataset.path)} if cell.dataset.path else {}
+        params |= config.flat()
+        try:
+            tracker.log_params(run_id, params)
+            tracker.set_tags(run_id, package_versions())
+            tracker.log_dict(run_id, {"method": config.method, "dataset": dataset, **asdict(config)}, "config.json")
+        except Exception as error:
+            record.error = f"{type(error).__name__}: {error}".splitlines()[0][:500]
+        return _TrackedRun(tracker, run_id, self.observer.run_started(cell.label, config.training.epochs))
+
+    def finished(self, cell: Cell, outcome: CellResult) -> None:
+        record, tracker = self.running.pop(cell.index), self.tracker
+        error, details = (record.error, "") if record.error else (outcome.error, outcome.traceback)
+        if not error:
+            try:
+                _record_outcome(tracker, record.run_id, outcome.outcome)
+                record.outcome, record.status = outcome.outcome, "FINISHED"
+            except Exception as failure:
+                error, details = f"{type(failure).__name__}: {failure}".splitlines()[0][:500], traceback.format_exc()
+        if error:
+            record.status, record.error = "FAILED", error
+            tracker.set_tags(record.run_id, {"error": error})
+            tracker.log_dict(record.run_id, {"traceback": details}, "error.json")
+        tracker.end_run(record.run_id, record.status)
+        self.result.runs.append(record)
+        self.observer.run_finished(record)
+
+    def interrupted(self) -> None:
+        """Mark the runs in progress killed."""
+        for record in self.running.values():
+            record.status = "KILLED"
+            self.tracker.set_tags(record.run_id, {"error": "interrupted"})
+            self.tracker.end_run(record.run_id, "KILLED")
+
+
+def _split_name(fold: int) -> str:
+    return f"release:{fold}" if fold else "seeded"
+
+
+def _record_outcome(tracker: Tracker, run_id: str, outcome: RunOutcome) -> None:
+    """Log a finished run's test metrics (at the selected epoch), its cost and what it ran with."""
+    tracker.log_metrics(run_id, outcome.test, step=outcome.best_epoch)
+    summary = {"best_epoch": outcome.best_epoch, "epochs_trained": outcome.epochs_trained}
+    summary |= {"wall_seconds": outcome.seconds, "peak_memory_mb": outcome.peak_memory_mb}
+    tracker.log_metrics(run_id, summary)
+    modalities = {"modalities": ",".join(outcome.modalities), "skipped_modalities": ",".join(outcome.skipped)}
+    tracker.set_tags(run_id, modalities | {"device": outcome.device})
