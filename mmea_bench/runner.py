@@ -135,17 +135,18 @@ class Selection:
 
 
 def _pseudo_label_metrics(report: PseudoLabelReport, gold_right: Tensor) -> dict[str, float]:
-    def precision(pairs: Tensor) -> float:
-        return float((gold_right[pairs[:, 0]] == pairs[:, 1]).float().mean()) if len(pairs) else 0.0
-
-    return {
+    """Counts of a pseudo-label window and the precision of its pairs against the gold links (left out for an empty
+    set: it has none, and a 0 would read as all wrong)."""
+    metrics = {
         "pseudo_proposed": float(len(report.proposed)),
         "pseudo_added": float(report.added),
         "pseudo_removed": float(report.removed),
         "pseudo_accepted": float(len(report.accepted)),
-        "pseudo_precision_proposed": precision(report.proposed),
-        "pseudo_precision_accepted": precision(report.accepted),
     }
+    for name, pairs in (("proposed", report.proposed), ("accepted", report.accepted)):
+        if len(pairs):
+            metrics[f"pseudo_precision_{name}"] = float((gold_right[pairs[:, 0]] == pairs[:, 1]).float().mean())
+    return metrics
 
 
 class Training:

@@ -1,4 +1,5 @@
 import os
+import subprocess
 import uuid
 from pathlib import Path
 
@@ -64,3 +65,27 @@ def register_plugin():
 def recorded_runs(tracker: MlflowTracker):
     """The training runs of the tracker's experiment, as leaderboards read them."""
     return RunStore(tracker.tracking_uri, tracker.experiment).runs()
+
+
+def descendants(pid: int) -> list[int]:
+    """Every process below ``pid`` (children, their children, ...)."""
+    found = subprocess.run(["ps", "-e", "-o", "pid=,ppid="], capture_output=True, text=True, check=True).stdout
+    children: dict[int, list[int]] = {}
+    for line in found.splitlines():
+        child, parent = map(int, line.split())
+        children.setdefault(parent, []).append(child)
+    family, stack = [], [pid]
+    while stack:
+        for child in children.get(stack.pop(), []):
+            family.append(child)
+            stack.append(child)
+    return family
+
+
+def alive(pid: int) -> bool:
+    """Whether ``pid`` is a live process (not gone, not a zombie)."""
+    try:
+        with open(f"/proc/{pid}/stat") as status:
+            return status.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False

@@ -86,6 +86,12 @@ def test_bad_input_is_one_line_with_exit_code_2(arguments, message, tracking_uri
     assert message in result.output
 
 
+def test_a_database_store_without_its_driver_is_one_line_naming_the_package(tracking_uri):
+    result = invoke("run", "gcn-align", "--dataset", TINY_SPEC, "--tracking-uri", "postgresql://user@127.0.0.1:9/db")
+    assert result.exit_code == 2 and result.output.strip().count("\n") == 0
+    assert "its database driver 'psycopg' is not installed (pip install psycopg[binary])" in result.output
+
+
 def test_an_unreachable_tracking_uri_is_one_line_with_exit_code_2():
     result = invoke("run", "gcn-align", "--dataset", TINY_SPEC, "--tracking-uri", "http://127.0.0.1:9")
     assert result.exit_code == 2

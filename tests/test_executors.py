@@ -16,7 +16,7 @@ from mmea_bench.errors import UserError
 from mmea_bench.executors import WorkerProcesses
 from mmea_bench.observer import Observer
 from mmea_bench.tracking.mlflow_tracker import MlflowTracker
-from tests.conftest import TINY_SPEC, recorded_runs
+from tests.conftest import TINY_SPEC, alive, descendants, recorded_runs
 from tests.example_plugins import DegreePlugin
 
 SHORT = {"epochs": 6, "settings": {"check_every": "3"}}
@@ -81,24 +81,11 @@ def test_ctrl_c_stops_the_workers_marks_their_runs_killed_and_leaves_no_process(
         frame = recorded_runs(tracker)
         if len(frame) == 2 and "valid_csls_mrr" in frame and frame["valid_csls_mrr"].notna().all():
             break
-    workers = _children(sweep.pid)
+    workers = descendants(sweep.pid)
     assert len(workers) >= 2
     sweep.send_signal(signal.SIGINT)
     output, _ = sweep.communicate(timeout=60)
     assert sweep.returncode != 0, output
     assert set(recorded_runs(tracker)["status"]) == {"KILLED"}
     time.sleep(1)
-    assert [pid for pid in workers if _alive(pid)] == []
-
-
-def _children(pid: int) -> list[int]:
-    found = subprocess.run(["ps", "-o", "pid=", "--ppid", str(pid)], capture_output=True, text=True).stdout.split()
-    return [int(child) for child in found]
-
-
-def _alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as status:
-            return status.read().split()[2] != "Z"
-    except FileNotFoundError:
-        return False
+    assert [pid for pid in workers if alive(pid)] == []

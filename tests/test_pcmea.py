@@ -29,6 +29,9 @@ def test_pcmea_trains_every_mechanism_and_logs_them(tracking_uri, experiment):
     assert momentum[2] == 0.0 and momentum[8] > 0.0  # zero before ts (epoch 4), contrasting after
     windows = [m.step for m in client.get_metric_history(record.run_id, "pseudo_proposed")]
     assert windows == [5, 7]  # windows of 2 epochs from epoch 4; the first closes at 5
+    accepted = {m.step: m.value for m in client.get_metric_history(record.run_id, "pseudo_accepted")}
+    precision = [m.step for m in client.get_metric_history(record.run_id, "pseudo_precision_accepted")]
+    assert accepted[5] == 0 and 5 not in precision  # an empty set has no precision (not 0)
 
 
 @pytest.mark.parametrize(

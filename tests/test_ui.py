@@ -14,7 +14,7 @@ from click.testing import CliRunner
 
 from mmea_bench.cli import cli
 from mmea_bench.tracking.mlflow_tracker import MlflowTracker
-from tests.conftest import TINY_SPEC, recorded_runs
+from tests.conftest import TINY_SPEC, alive, descendants, recorded_runs
 from tests.example_plugins import DegreePlugin
 
 CHROMIUM = next((found for name in ("chromium", "chromium-browser") if (found := shutil.which(name))), None)
@@ -74,8 +74,11 @@ def test_the_mlflow_ui_shows_the_runs_and_the_leaderboard_in_a_browser(
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=stop_with_the_tests,
         env=os.environ | {"PYTHONUNBUFFERED": "1"},
     )  # fmt: skip
+    family = []
     try:
         output = read_until(ui, "Press Ctrl-C", STARTUP_SECONDS)
+        family = descendants(ui.pid)
+        assert family, "the MLflow server runs as a child of mmea-bench ui"
         runs_url = re.search(rf"experiment '{experiment}': (\S+)", output).group(1)
         assert runs_url.startswith("http://127.0.0.1:") and f"#/experiments/{tracker.experiment_id}/runs?" in runs_url
 
@@ -88,21 +91,27 @@ def test_the_mlflow_ui_shows_the_runs_and_the_leaderboard_in_a_browser(
         assert ">leaderboard<" in dump_dom(artifacts_url, tmp_path / "profile-artifacts")
 
     finally:
-        stop(ui)
+        stop(ui, family)
     assert ui.returncode == 0 and b"Stopped the MLflow UI." in ui.stdout.read()
+    assert [pid for pid in family if alive(pid)] == []
     port = int(runs_url.split(":")[2].split("/")[0])
     with pytest.raises(ConnectionRefusedError), socket.create_connection(("127.0.0.1", port), timeout=5):
         pass
 
 
-def stop(ui: subprocess.Popen) -> None:
-    """Ctrl-C, as a user stops it; SIGKILL to its process group if it does not stop within a minute."""
+def stop(ui: subprocess.Popen, family: list[int]) -> None:
+    """Ctrl-C, as a user stops it. If it does not stop within a minute, SIGKILL to it and to every process it
+    started, so that a failing test leaves nothing behind (and fails: its exit code is not 0)."""
     if ui.poll() is None:
         os.kill(ui.pid, signal.SIGINT)
         try:
             ui.wait(60)
         except subprocess.TimeoutExpired:
-            os.killpg(ui.pid, signal.SIGKILL)
+            for pid in [ui.pid, *family]:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
             ui.wait()
 
 

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import fcntl
 import logging
 import os
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -31,12 +34,42 @@ def open_client(tracking_uri: str) -> MlflowClient:
 
     for noisy in ("mlflow", "alembic"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    try:
+        with _creating(tracking_uri):
+            return MlflowClient(tracking_uri)  # a database store imports its driver (and sets up its tables) here
+    except ImportError as error:
+        raise unreachable(tracking_uri, error) from None
 
-    return MlflowClient(tracking_uri)
+
+@contextmanager
+def _creating(tracking_uri: str) -> Iterator[None]:
+    """One process at a time sets up a SQLite store or an experiment in it (two sweeps creating one at once would
+    both write its tables); other stores serialise this themselves."""
+    if not tracking_uri.startswith("sqlite:///"):
+        yield
+        return
+    lock = Path(tracking_uri.removeprefix("sqlite:///").split("?")[0] + ".lock")
+    with lock.open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+DATABASE_DRIVERS = {"psycopg": "psycopg[binary]", "psycopg2": "psycopg2-binary", "MySQLdb": "mysqlclient",
+                    "pymysql": "pymysql", "pymssql": "pymssql", "pyodbc": "pyodbc"}  # fmt: skip
+"""Python module of a database driver -> the package that provides it."""
 
 
 def unreachable(tracking_uri: str, error: Exception) -> UserError:
-    """The one-line error for a store that could not be read or written, with the first line of the cause."""
+    """The one-line error for a store that could not be read or written, with the first line of the cause (a missing
+    database driver named with the package to install)."""
+    name = getattr(error, "name", None)
+    if isinstance(error, ImportError) and name:
+        package = DATABASE_DRIVERS.get(name.split(".")[0], name)
+        return UserError(f"tracking URI {tracking_uri}: its database driver '{name}' is not installed "
+                         f"(pip install {package})")  # fmt: skip
     reason = str(error).splitlines()[0][:200] if str(error) else type(error).__name__
     return UserError(f"tracking URI {tracking_uri} is unreachable: {reason}")
 
@@ -48,8 +81,9 @@ class MlflowTracker:
         self.tracking_uri = tracking_uri
         self.client = open_client(self.tracking_uri)
         try:
-            found = self.client.get_experiment_by_name(experiment)
-            self.experiment_id = found.experiment_id if found else self.client.create_experiment(experiment)
+            with _creating(self.tracking_uri):  # two sweeps may create one experiment at once
+                found = self.client.get_experiment_by_name(experiment)
+                self.experiment_id = found.experiment_id if found else self.client.create_experiment(experiment)
         except Exception as error:
             raise unreachable(self.tracking_uri, error) from None
         self.experiment = experiment

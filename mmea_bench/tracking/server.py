@@ -1,5 +1,6 @@
 """The MLflow UI over a tracking store: ``mlflow server`` on 127.0.0.1, started, waited for and stopped whole."""
 
+import ctypes
 import os
 import signal
 import socket
@@ -21,8 +22,17 @@ TRAINING_RUNS_VIEW = {
     "orderByAsc": "true",
 }
 """URL state of the MLflow runs page listing every training run flat (sorted by name, not nested under sweeps)."""
+STOP_SECONDS = 5
+"""How long the server gets to stop after SIGTERM before SIGKILL ends its process group."""
+PR_SET_PDEATHSIG = 1
 SERVER_ENVIRONMENT = {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
 """Browsing runs needs no background job workers (about eight processes); the user's environment overrides this."""
+
+
+def _stop_with_parent() -> None:
+    """In the server process (Linux): SIGTERM when ``mmea-bench ui`` dies, however it dies."""
+    if sys.platform == "linux":
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 class MlflowServer:
@@ -39,7 +49,12 @@ class MlflowServer:
         command += ["--host", HOST, "--port", str(self.port), "--workers", "1"]
         environment = SERVER_ENVIRONMENT | os.environ
         self.process = subprocess.Popen(
-            command, stdout=self.log, stderr=subprocess.STDOUT, env=environment, start_new_session=True
+            command,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            env=environment,
+            start_new_session=True,
+            preexec_fn=_stop_with_parent,
         )
         try:
             self._wait_until_ready()
@@ -83,7 +98,7 @@ class MlflowServer:
             except ProcessLookupError:
                 break
             try:
-                self.process.wait(10)
+                self.process.wait(STOP_SECONDS)
             except subprocess.TimeoutExpired:
                 pass
         self.log.close()
