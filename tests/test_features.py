@@ -11,6 +11,7 @@ from mmea_bench import api
 from mmea_bench.cli import cli
 from mmea_bench.data.cache import FeatureCache, write_atomically
 from mmea_bench.data.loading import DatasetSpec, load_dataset
+from mmea_bench.features.compute import provide_texts
 from mmea_bench.features.text import SentenceEncoder, readable
 from tests.test_datasets import KG1, KG2, id_layout, write
 
@@ -82,6 +83,22 @@ def test_text_features_are_computed_cached_and_attached_when_the_dataset_loads(n
         "attribute_text": "all-MiniLM-L6-v2"
     }
     assert not list(cached.folder.rglob("*.partial"))
+
+
+@needs_default_model
+def test_text_features_of_a_dataset_whose_text_changed_are_not_attached_but_recomputed(named_pair):
+    spec = DatasetSpec.parse(str(named_pair))
+    assert invoke("features", "text", named_pair, "--field", "relation_text").exit_code == 0
+    before = load_dataset(spec).features["relation_text"]
+
+    write(named_pair / "rel_ids_1", ["10\thttp://zh.example.org/twinnedWith", "11\thttp://zh.example.org/bornIn"])
+    kg = load_dataset(spec)
+    assert "relation_text" not in kg.features  # a new version of the release: its old embeddings are stale
+    provide_texts(spec, kg, ["relation_text"])
+    twinned, born = SentenceEncoder().encode(["twinned with", "born in"])
+    assert torch.allclose(kg.features["relation_text"][1], (twinned + born) / 2, atol=1e-5)
+    assert not torch.allclose(kg.features["relation_text"][1], before[1])
+    assert torch.equal(load_dataset(spec).features["relation_text"], kg.features["relation_text"])
 
 
 def test_a_failed_cache_write_leaves_no_partial_entry(tmp_path):

@@ -67,7 +67,9 @@ def write_atomically(path: Path, write: Callable[[Path], None]) -> None:
 class FeatureCache:
     """Pre-computed entity features of one dataset, keyed by model and field, as safetensors files.
 
-    A file holds ``features`` (N, d) and ``mask`` (N,) and records the model and entity count in its metadata.
+    A file holds ``features`` (N, d) and ``mask`` (N,) and records the model and entity count in its metadata, and
+    for features computed from the dataset's own text a digest of that text (its ``source``): when the dataset changes
+    (a new version, other generator settings), entries computed from its old text are no longer attached.
     """
 
     def __init__(self, dataset_key: str, root: Path | None = None):
@@ -77,12 +79,16 @@ class FeatureCache:
     def path(self, model: str, field: str) -> Path:
         return self.folder / slug(model) / f"{field}.safetensors"
 
-    def write(self, model: str, field: str, features: torch.Tensor, mask: torch.Tensor) -> Path:
+    def write(
+        self, model: str, field: str, features: torch.Tensor, mask: torch.Tensor, source: str | None = None
+    ) -> Path:
         """Store one field's features and make ``model`` the one attached for ``field`` when the dataset loads."""
         from safetensors.torch import save_file
 
         path = self.path(model, field)
         metadata = {"dataset": self.dataset_key, "model": model, "field": field, "rows": str(len(features))}
+        if source is not None:
+            metadata["source"] = source
         tensors = {"features": features.float().contiguous(), "mask": mask.bool().contiguous()}
         write_atomically(path, lambda temporary: save_file(tensors, str(temporary), metadata=metadata))
         active = self.active() | {field: model}
@@ -98,22 +104,27 @@ class FeatureCache:
         except (FileNotFoundError, json.JSONDecodeError):
             return {}
 
-    def read(self, model: str, field: str) -> tuple[torch.Tensor, torch.Tensor]:
-        from safetensors.torch import load_file
+    def read(self, model: str, field: str) -> tuple[torch.Tensor, torch.Tensor, dict[str, str]]:
+        """One field's features, mask and metadata."""
+        from safetensors import safe_open
 
-        tensors = load_file(str(self.path(model, field)))
-        return tensors["features"], tensors["mask"]
+        with safe_open(str(self.path(model, field)), "pt") as entry:
+            return entry.get_tensor("features"), entry.get_tensor("mask"), entry.metadata() or {}
 
-    def attach(self, kg: KGPair) -> list[str]:
+    def attach(self, kg: KGPair, source_of: Callable[[str], str | None] = lambda field: None) -> list[str]:
         """Put every active cached field into ``kg.features`` / ``kg.feature_masks``; returns the fields attached.
 
-        A cache entry whose entity count no longer matches the dataset is skipped with a warning.
+        ``source_of(field)`` is the digest of what the dataset would compute ``field`` from now; an entry recorded
+        with another source is skipped (silently: a run recomputes the text it reads). So, with a warning, is one
+        whose entity count no longer matches the dataset.
         """
         attached = []
         for field, model in self.active().items():
             if not self.path(model, field).is_file():
                 continue
-            features, mask = self.read(model, field)
+            features, mask, metadata = self.read(model, field)
+            if "source" in metadata and metadata["source"] != source_of(field):
+                continue
             if len(features) != kg.num_entity_total:
                 logger.warning(
                     "cached %s features of %s have %d rows for %d entities: skipped (recompute them with "

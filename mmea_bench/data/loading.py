@@ -112,5 +112,7 @@ def load_dataset(spec: DatasetSpec, plugins: PluginManager = plugin_manager) -> 
     except (ValueError, OSError) as error:
         raise UserError(f"dataset '{spec.label}': {error}") from None
     kg.name = spec.label
-    FeatureCache(spec.cache_key).attach(kg)
+    from mmea_bench.features.text import text_source
+
+    FeatureCache(spec.cache_key).attach(kg, partial(text_source, kg))
     return kg

@@ -3,6 +3,7 @@
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 from mmea_bench.data.cache import FeatureCache
@@ -10,7 +11,7 @@ from mmea_bench.data.kgpair import KGPair
 from mmea_bench.data.loading import DatasetSpec, load_dataset
 from mmea_bench.features import TEXT_FIELDS, Advance
 from mmea_bench.features.images import ImageEncoder, image_features, read_image_index
-from mmea_bench.features.text import SentenceEncoder, entity_texts, text_features
+from mmea_bench.features.text import SentenceEncoder, entity_texts, text_features, text_source
 from mmea_bench.plugins import PluginManager, plugin_manager
 
 Progress = Callable[[str, int], Advance]
@@ -55,7 +56,7 @@ def provide_texts(
         return dict.fromkeys(missing)
     cache = FeatureCache(spec.cache_key)
     results = _embed_fields(kg, cache, SentenceEncoder(), missing, progress)
-    cache.attach(kg)
+    cache.attach(kg, partial(text_source, kg))
     return results
 
 
@@ -71,7 +72,7 @@ def _embed_fields(
         start = time.perf_counter()
         advance = progress(f"{kg.name}: {field} ({len(texts.texts):,} texts)", len(texts.texts)) if progress else None
         matrix, mask = text_features(kg, field, encoder, advance)
-        path = cache.write(encoder.key, field, matrix, mask)
+        path = cache.write(encoder.key, field, matrix, mask, source=text_source(kg, field))
         results[field] = CachedFeatures(field, int(mask.sum()), matrix.shape[1], time.perf_counter() - start, path)
     return results
 

