@@ -47,7 +47,7 @@ def test_mclea_trains_on_every_modality_and_logs_pseudo_label_windows(tracking_u
     assert record.outcome.modalities == MODALITIES
     assert run.data.tags["modalities"] == ",".join(MODALITIES) and run.data.tags["skipped_modalities"] == ""
     assert run.data.params["encoder.structure"] == "gat" and run.data.params["loss.ial"] == "ial"
-    assert 0.3 < run.data.metrics["test_csls_hits_at_1"] <= run.data.metrics["test_csls_hits_at_10"] <= 1
+    assert 0.2 < run.data.metrics["test_csls_hits_at_1"] <= run.data.metrics["test_csls_hits_at_10"] <= 1
     assert {f"icl_weight_{modality}" for modality in MODALITIES} <= set(run.data.metrics)
 
     client = MlflowTracker(tracking_uri, experiment).client
