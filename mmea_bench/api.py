@@ -16,6 +16,7 @@ from mmea_bench.data.kgpair import KGPair
 from mmea_bench.data.loading import DatasetSpec, load_dataset
 from mmea_bench.errors import UserError
 from mmea_bench.features.compute import CachedFeatures, embed_images, embed_texts
+from mmea_bench.leaderboard.protocol import build_protocol_board
 from mmea_bench.leaderboard.publish import Publication, file_stem, publish
 from mmea_bench.leaderboard.table import Leaderboard, build_leaderboard, check_choices
 from mmea_bench.methods import Method, configure, get_method
@@ -61,11 +62,13 @@ def leaderboard(
     formats: tuple[str, ...] = ("markdown",),
     plots: bool = True,
     command: str | None = None,
+    protocol: bool = False,
 ) -> Publication:
     """The leaderboard of an experiment's finished runs (or of one sweep's), written with its plots to ``folder``
     (none: MLflow only) and logged to the latest sweep's parent run. It is headed by the ``mmea-bench run`` commands
     of the sweeps it covers, then ``command`` (default: the ``mmea-bench leaderboard`` command that makes it again
-    from the reader's own store)."""
+    from the reader's own store). ``protocol``: instead, the protocol table of the runs made with
+    ``audit_test_selection`` (``<experiment>-protocol``, no plots)."""
     check_choices(metrics, scorers, formats)
     store = RunStore(tracking_uri, experiment)
     frame = store.runs(sweep)
@@ -76,8 +79,11 @@ def leaderboard(
     sweeps = list(dict.fromkeys(frame.sort_values("start_time")["sweep"]))
     words = ["mmea-bench", "leaderboard", "--experiment", experiment, *(["--sweep", sweep] if sweep else [])]
     commands = [*store.sweep_commands([found for found in sweeps if found]), command or shlex.join(words)]
-    board = build_leaderboard(frame, title, commands, metrics, scorers)
     stem = file_stem(experiment)
+    if protocol:
+        board = build_protocol_board(frame, title, commands, scorers[0])
+        return publish(board, store, frame, f"{stem}-protocol", folder=folder, formats=formats, plots=False)
+    board = build_leaderboard(frame, title, commands, metrics, scorers)
     return publish(board, store, frame, stem, folder=folder, formats=formats, plots=plots, scorer=scorers[0])
 
 

@@ -51,6 +51,9 @@ class TrainingConfig:
     """all: every entity of the other KG is a candidate; test: the other side of the evaluated links only."""
     amp: bool = False
     """bfloat16 autocast on CUDA."""
+    audit_test_selection: bool = False
+    """Also evaluate the test links at every check, to report what selecting on them would have given (never used to
+    select or stop): logged as ``audit_*`` metrics for ``mmea-bench leaderboard --protocol``."""
 
 
 @dataclass

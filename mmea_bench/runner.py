@@ -7,15 +7,13 @@ Components see the run through a :class:`~mmea_bench.components.TrainingView`: t
 the gold links that measure pseudo-label precision, stay here.
 """
 
-import copy
 import logging
 import random
 import resource
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -25,10 +23,11 @@ from mmea_bench.components.base import Batch, PseudoLabelReport, RowGather, Trai
 from mmea_bench.data import KGPair, SeedSplit
 from mmea_bench.errors import UserError
 from mmea_bench.evaluation import evaluate_links
-from mmea_bench.methods import MethodConfig, TrainingConfig
+from mmea_bench.methods import MethodConfig
 from mmea_bench.model import Assembly, assemble
 from mmea_bench.observer import Observer
 from mmea_bench.plugins import PluginManager, plugin_manager
+from mmea_bench.selection import Selection, TestSelectionAudit
 
 logger = logging.getLogger(__name__)
 
@@ -105,35 +104,6 @@ def _peak_memory_mb(device: torch.device) -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-@dataclass
-class Selection:
-    """Keeps the checkpoint with the best validation score; counts checks without improvement (early stopping)."""
-
-    key: str
-    lower_is_better: bool
-    patience: int
-    score: float | None = None
-    state: dict[str, Any] = field(default_factory=dict)
-    metrics: dict[str, float] = field(default_factory=dict)
-    epoch: int = 0
-    stale: int = 0
-
-    @classmethod
-    def of(cls, settings: TrainingConfig) -> "Selection":
-        scorer = "csls" if settings.csls_k > 0 else "cosine"
-        return cls(f"valid_{scorer}_{settings.select_metric}", settings.select_metric == "mr", settings.patience)
-
-    def update(self, metrics: dict[str, float], epoch: int, model: torch.nn.Module) -> bool:
-        """Record a check; True when training should stop (``patience`` checks without improvement)."""
-        score = metrics[self.key]
-        if self.score is None or (score < self.score if self.lower_is_better else score > self.score):
-            self.score, self.epoch, self.metrics, self.stale = score, epoch, metrics, 0
-            self.state = copy.deepcopy(model.state_dict())
-            return False
-        self.stale += 1
-        return bool(self.patience) and self.stale >= self.patience
-
-
 def _pseudo_label_metrics(report: PseudoLabelReport, gold_right: Tensor) -> dict[str, float]:
     """Counts of a pseudo-label window and the precision of its pairs against the gold links (left out for an empty
     set: it has none, and a 0 would read as all wrong)."""
@@ -175,6 +145,7 @@ class Training:
         self.selection = Selection.of(self.settings)
         self.shuffle = torch.Generator().manual_seed(seed)
         self.first_pseudo_labels: int | None = None
+        self.audit = TestSelectionAudit.of(self.settings) if self.settings.audit_test_selection else None
 
     def _optimizer(self) -> torch.optim.Optimizer:
         settings = self.settings
@@ -233,11 +204,16 @@ class Training:
             self.first_pseudo_labels = epoch
         return _pseudo_label_metrics(report, self.gold_right)
 
-    def evaluate(self, links: Tensor, prefix: str) -> dict[str, float]:
+    def evaluate(self, links: Tensor, prefix: str = "", candidates: str | None = None) -> dict[str, float]:
+        """Metrics of ``links`` under the joint embedding, among ``candidates`` (default: ``eval_candidates``)."""
         joint = self.view.embed()["joint"].float()
         settings = self.settings
-        metrics = evaluate_links(joint, links, self.kg.num_entities, settings.csls_k, settings.eval_candidates)
-        return {f"{prefix}_{key}": value for key, value in metrics.items()}
+        pool = candidates or settings.eval_candidates
+        metrics = evaluate_links(joint, links, self.kg.num_entities, settings.csls_k, pool)
+        return {f"{prefix}_{key}" if prefix else key: value for key, value in metrics.items()}
+
+    def _audit_test(self, candidates: str) -> dict[str, float]:
+        return self.evaluate(self.test, candidates=candidates)
 
     def check(self, epoch: int, losses: dict[str, Tensor]) -> tuple[dict[str, float], bool]:
         """Validation metrics, losses, modality weights and component metrics; True when patience ran out."""
@@ -246,7 +222,10 @@ class Training:
         metrics.update({f"weight_{m}": w for m, w in self.model.fusion.modality_weights().items()})
         for component in self.assembly.components:
             metrics.update(component.on_check(self.view))
-        return metrics, self.selection.update(metrics, epoch, self.model)
+        stop = self.selection.update(metrics, epoch, self.model)
+        if self.audit is not None:
+            metrics = metrics | self.audit.check(self._audit_test)
+        return metrics, stop
 
     def finish(self, epochs_trained: int) -> RunOutcome:
         """Restore the selected checkpoint and evaluate the test links, once."""
@@ -261,8 +240,11 @@ class Training:
             )
         self.model.load_state_dict(self.selection.state)
         self.view.forget_embeddings()
+        test = self.evaluate(self.test, "test")
+        if self.audit is not None:
+            test |= self.audit.report(self._audit_test)
         return RunOutcome(
-            test=self.evaluate(self.test, "test"),
+            test=test,
             best_valid=self.selection.metrics,
             best_epoch=self.selection.epoch,
             epochs_trained=epochs_trained,

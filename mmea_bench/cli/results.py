@@ -113,9 +113,15 @@ def _given_options(ctx: click.Context, always: dict[str, str]) -> str:
     help="Print Hits@1/10 and MRR by the selection "
     "scorer in one table, or every metric and scorer asked for (the files always hold them all).",
 )
+@click.option(
+    "--protocol",
+    is_flag=True,
+    help="Instead, test Hits@1 and MRR of the runs made with --set audit_test_selection=true under four protocols "
+    "(checkpoint chosen on validation or on test; all candidates or test counterparts), as <experiment>-protocol.",
+)
 @click.option("--tracking-uri", help="MLflow tracking URI [default: $MLFLOW_TRACKING_URI or ./mlflow.db].")
 @click.pass_context
-def leaderboard(ctx, experiment, sweep, metrics, scorers, formats, output, plots, tables, tracking_uri):
+def leaderboard(ctx, experiment, sweep, metrics, scorers, formats, output, plots, tables, protocol, tracking_uri):
     """Tabulate finished runs: rows = methods, columns = dataset x seed ratio, cells = mean ± std over seeds.
 
     Writes OUTPUT/<experiment>.<ext> per format (and the plots beside it) and logs them to the latest sweep's
@@ -126,7 +132,8 @@ def leaderboard(ctx, experiment, sweep, metrics, scorers, formats, output, plots
 
     uri = tracking_uri or default_tracking_uri()
     command = _given_options(ctx, {"experiment": experiment})
-    options = {"metrics": metrics, "scorers": scorers, "folder": output, "formats": formats, "plots": plots}
+    options = {"metrics": metrics, "scorers": scorers, "folder": output, "formats": formats, "plots": plots,
+               "protocol": protocol}  # fmt: skip
     print_leaderboard(api.leaderboard(experiment, uri, sweep, command=command, **options), tables)
 
 

@@ -4,7 +4,9 @@ dataset x seed ratio, cells = mean ± std over seeds of finished runs."""
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 import pandas as pd
 
@@ -174,9 +176,11 @@ def build_leaderboard(
     commands: list[str],
     metrics: tuple[str, ...] = DEFAULT_METRICS,
     scorers: tuple[str, ...] = SCORERS,
+    row_order: Callable[[str], Any] | None = None,
 ) -> Leaderboard:
     """Pivot :func:`runs_frame` rows: one section per metric and scorer, finished runs only, best per column marked
-    (unless rows were evaluated differently: see :func:`protocol_differences`).
+    (unless rows were evaluated differently: see :func:`protocol_differences`). Rows are sorted by their label, or by
+    ``row_order(label)``.
 
     Metric and scorer names are those :func:`check_choices` accepts.
     """
@@ -185,7 +189,7 @@ def build_leaderboard(
     statistics = summarize(frame, [metric_column(metric, scorer) for metric, scorer in pairs])
     keys = list(statistics.index)
     columns = sorted({(dataset, ratio) for _, dataset, ratio in keys})
-    methods = sorted({method for method, _, _ in keys})
+    methods = sorted({method for method, _, _ in keys}, key=row_order)
     comparable = not protocol_differences(frame)
     sections = []
     for metric, scorer in pairs:
