@@ -19,6 +19,8 @@ from mmea_bench.settings import parse_value
 
 NO_PSEUDO_LABELS = ("pseudo-labels", "pseudo-labeler", "pseudo_labeler")
 """Names ``--without`` accepts for dropping the pseudo-labeler."""
+EQUAL_PROFILE = "equal"
+"""The profile every method has: its recipe as it stands, one budget for all methods."""
 
 
 @dataclass
@@ -49,6 +51,10 @@ class TrainingConfig:
     csls_k: int = 3
     eval_candidates: str = "all"
     """all: every entity of the other KG is a candidate; test: the other side of the evaluated links only."""
+    lr_drop: float = 1.0
+    """The learning rate is divided by this from ``lr_drop_at`` on (1: constant)."""
+    lr_drop_at: float = 0.5
+    """Where ``lr_drop`` applies, as a fraction of the epoch budget."""
     amp: bool = False
     """bfloat16 autocast on CUDA."""
     audit_test_selection: bool = False
@@ -68,6 +74,9 @@ class Method:
     pseudo_labeler: ComponentSpec | None = None
     training: dict[str, Any] = field(default_factory=dict)
     reference: str = ""
+    profiles: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """Named schedules (``--profile``) beside ``equal``: settings under their ``--set`` keys, applied before the
+    user's own."""
 
 
 @dataclass
@@ -81,6 +90,7 @@ class MethodConfig:
     pseudo_labeler: ComponentSpec | None
     training: TrainingConfig
     without: tuple[str, ...] = ()
+    profile: str = EQUAL_PROFILE
 
     def flat(self) -> dict[str, Any]:
         """Every setting under its ``--set`` key."""
@@ -172,9 +182,13 @@ def configure(
     settings: dict[str, Any] | None = None,
     without: tuple[str, ...] = (),
     plugins: PluginManager = plugin_manager,
+    profile: str = EQUAL_PROFILE,
 ) -> MethodConfig:
-    """Resolve ``method`` into a :class:`MethodConfig`, with ``--set`` ``settings`` and ``--without`` ablations."""
-    settings = dict(settings or {})
+    """Resolve ``method`` into a :class:`MethodConfig`, with a ``--profile``'s settings, then the user's ``--set``
+    ``settings``, and ``--without`` ablations."""
+    if profile != EQUAL_PROFILE and profile not in method.profiles:
+        raise unknown_name(f"--profile of method '{method.name}'", profile, [EQUAL_PROFILE, *method.profiles])
+    settings = method.profiles.get(profile, {}) | dict(settings or {})
     recipe = _select_components(_without(method, tuple(without)), settings, plugins)
     where = f"method '{method.name}'"
     training_fields = {f.name for f in fields(TrainingConfig)}
@@ -191,6 +205,7 @@ def configure(
         else None,
         training=TrainingConfig(**recipe.training),
         without=tuple(without),
+        profile=profile,
     )
     current = config.flat()
     for key, text in settings.items():

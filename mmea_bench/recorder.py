@@ -72,10 +72,12 @@ class Recorder:
         tracker, config, dataset = self.tracker, cell.config, cell.dataset.label
         tags = {RUN_KIND_TAG: "run", "method": config.method, "dataset": dataset, "ratio": str(cell.ratio)}
         tags |= {"seed": str(cell.seed), "without": ",".join(config.without), "split": _split_name(cell.fold)}
+        tags |= {"profile": config.profile}
         run_id = tracker.start_run(cell.label, tags, parent_id=self.parent)
         record = self.running[cell.index] = RunRecord(config.method, dataset, cell.ratio, cell.seed, run_id)
         params = {"method": config.method, "dataset": dataset, "ratio": cell.ratio, "seed": cell.seed}
         params |= {"valid_fraction": cell.valid_fraction, "device": cell.device, "split": _split_name(cell.fold)}
+        params |= {"profile": config.profile}
         params |= {"dataset_path": str(cell.dataset.path)} if cell.dataset.path else {}
         params |= config.flat()
         try:

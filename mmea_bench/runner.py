@@ -138,6 +138,7 @@ class Training:
         seeds = split.train.to(device).clone()  # its own storage: the split's tensors are views of all links
         self.view = TrainingView(graphs, seeds, self.model, device, self.settings.epochs, self.assembly.components)
         self.optimizer = self._optimizer()
+        self.lr_drop_epoch = max(1, round(self.settings.lr_drop_at * self.settings.epochs))
         for component in self.assembly.components:
             component.setup(self.view)
         self.gold_right = torch.full((kg.num_entities[0],), -1, dtype=torch.long, device=device)
@@ -151,6 +152,8 @@ class Training:
         settings = self.settings
         if settings.optimizer not in OPTIMIZERS:
             raise UserError(f"optimizer '{settings.optimizer}' is not one of {', '.join(OPTIMIZERS)}")
+        if settings.lr_drop <= 0 or not 0 <= settings.lr_drop_at < 1:
+            raise UserError(f"need lr_drop > 0 and 0 <= lr_drop_at < 1, not {settings.lr_drop}, {settings.lr_drop_at}")
         modules = (self.model, *self.losses.values())
         trainable = [p for module in modules for p in module.parameters() if p.requires_grad]
         return OPTIMIZERS[settings.optimizer](trainable, lr=settings.lr, weight_decay=settings.weight_decay)
@@ -161,6 +164,9 @@ class Training:
         self.view.epoch = epoch
         self.model.train()
         settings = self.settings
+        if epoch == self.lr_drop_epoch and settings.lr_drop != 1:
+            for group in self.optimizer.param_groups:
+                group["lr"] = settings.lr / settings.lr_drop
         bfloat16 = settings.amp and self.device.type == "cuda"
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=bfloat16):
             pairs = self.view.train_pairs()

@@ -14,7 +14,7 @@ from mmea_bench.data.loading import DatasetSpec, load_dataset
 from mmea_bench.errors import UserError
 from mmea_bench.executors import Cell, InProcess, WorkerProcesses
 from mmea_bench.features.compute import provide_texts
-from mmea_bench.methods import MethodConfig, configure, feature_fields, get_method
+from mmea_bench.methods import EQUAL_PROFILE, MethodConfig, configure, feature_fields, get_method
 from mmea_bench.observer import Observer
 from mmea_bench.plugins import PluginManager, plugin_manager
 from mmea_bench.recorder import Recorder, SweepResult, package_versions
@@ -40,13 +40,14 @@ def plan_methods(
     without: Sequence[str],
     epochs: int | None,
     plugins: PluginManager = plugin_manager,
+    profile: str = EQUAL_PROFILE,
 ) -> dict[str, MethodConfig]:
     """Resolve every method's configuration up front, so that a bad name or setting fails before any training."""
     if not methods:
         raise UserError("name at least one method (see 'mmea-bench methods')")
     configs = {}
     for name in methods:
-        config = configure(get_method(name, plugins), settings, tuple(without), plugins)
+        config = configure(get_method(name, plugins), settings, tuple(without), plugins, profile)
         if epochs is not None:
             config.training = replace(config.training, epochs=epochs)
         if config.training.epochs < 1:
@@ -98,6 +99,7 @@ class SweepPlan:
 def sweep_command(
     methods: Sequence[str], datasets: Sequence[str], ratios: Sequence[float], seeds: int, epochs: int | None,
     settings: dict[str, Any], without: Sequence[str], split: str, valid_fraction: float, experiment: str,
+    profile: str = EQUAL_PROFILE,
 ) -> str:  # fmt: skip
     """The ``mmea-bench run`` command of a sweep, as another user can run it: no tracking store, no local path
     (a folder dataset inside the working directory relative to it, under the home folder from ``~``)."""
@@ -106,6 +108,7 @@ def sweep_command(
         words += ["--dataset", _portable(text)]
     words += ["--ratios", ",".join(f"{ratio:g}" for ratio in ratios)] if split == "seeded" else ["--split", split]
     words += ["--seeds", str(seeds)] if seeds != 1 else []
+    words += ["--profile", profile] if profile != EQUAL_PROFILE else []
     words += ["--epochs", str(epochs)] if epochs is not None else []
     words += [word for key, value in settings.items() for word in ("--set", f"{key}={value}")]
     words += [word for part in without for word in ("--without", part)]
@@ -161,6 +164,7 @@ def plan_sweep(
     valid_fraction: float = 0.1,
     workers: int | None = 1,
     split: str = "seeded",
+    profile: str = EQUAL_PROFILE,
     plugins: PluginManager = plugin_manager,
 ) -> SweepPlan:
     """Check every name and setting of a sweep, so that bad input fails before anything trains or is recorded.
@@ -168,6 +172,7 @@ def plan_sweep(
     ``workers``: cells trained side by side in worker processes, one torch thread per core shared out among them
     (None: as many as there are cores, at most one per cell, or one on a GPU); 1 trains them one after another in
     this process. ``split``: ``seeded`` (ours, at each ratio), ``release`` or ``release:N`` (the datasets' own).
+    ``profile``: ``equal`` (each recipe as it stands) or a schedule the methods name (``published``).
     """
     fold = parse_split(split)
     ratios = [0.0] if fold else ratios
@@ -175,12 +180,12 @@ def plan_sweep(
     if workers is None and resolve_device(device).type == "cuda":
         workers = 1  # one device: its runs take turns
     resolve_device(device)
-    configs = plan_methods(methods, settings or {}, without, epochs, plugins)
+    configs = plan_methods(methods, settings or {}, without, epochs, plugins, profile)
     specs = [DatasetSpec.parse(text) for text in datasets]
     for spec in specs:
         spec.typed_params(plugins)
     command = sweep_command(methods, datasets, ratios, seeds, epochs, settings or {}, without, split, valid_fraction,
-                            experiment)  # fmt: skip
+                            experiment, profile)  # fmt: skip
     params = {
         "command": command,
         "methods": ",".join(configs),
@@ -193,6 +198,7 @@ def plan_sweep(
         "device": device,
         "valid_fraction": valid_fraction,
         "split": split,
+        "profile": profile,
     }
     local = _local_components(configs, specs, plugins)
     if local and workers is not None and workers > 1:

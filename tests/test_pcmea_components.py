@@ -104,12 +104,12 @@ def test_calibration_never_accepts_a_pair_seen_in_only_one_window():
     assert sorted(map(tuple, reports[35].accepted.tolist())) == [(3, 7)]  # 1-5, 2-6 seen in one window again
 
 
-def test_calibration_removes_accepted_pairs_that_stop_agreeing():
+def test_calibration_with_removal_removes_accepted_pairs_that_stop_agreeing():
     identity = torch.eye(4)
     aligned = torch.cat([identity, identity])
     swapped = torch.cat([identity, identity[[0, 1, 3, 2]]])
     graphs, view = toy_run(aligned)
-    labeler = CalibratedPseudoLabeler(BuildContext(graphs), start=0.25, step=10, window=10)
+    labeler = CalibratedPseudoLabeler(BuildContext(graphs), start=0.25, step=10, window=10, removal=True)
     labeler.setup(view)
     for epoch in (10, 20):
         view.epoch = epoch
@@ -119,6 +119,68 @@ def test_calibration_removes_accepted_pairs_that_stop_agreeing():
     view.forget_embeddings()
     report = labeler.propose(view)
     assert report.removed == 2 and sorted(map(tuple, report.accepted.tolist())) == [(1, 5)]
+
+
+def close_windows(labeler, view, joints):
+    """One check per window (step = window = 10 from epoch 10) on each joint embedding in turn; the accepted pairs."""
+    labeler.setup(view)
+    accepted = []
+    for epoch, joint in enumerate(joints, start=1):
+        view.epoch, view.model.joint = 10 * epoch, joint
+        view.forget_embeddings()
+        accepted.append(sorted(map(tuple, labeler.propose(view).accepted.tolist())))
+    return accepted
+
+
+def test_released_calibration_remembers_a_match_across_windows_and_never_removes_it():
+    basis = torch.eye(6)
+    aligned = torch.cat([basis[:4], basis[:4]])
+    # Right 5 and 6 move away; 1 and 2 then point to 7, which stays with 3: they have no mutual match.
+    lost = torch.cat(
+        [basis[:4], torch.stack([basis[0], basis[4], basis[5], basis[3] + 0.2 * basis[1] + 0.2 * basis[2]])]
+    )
+    graphs, view = toy_run(aligned)
+    released = CalibratedPseudoLabeler(BuildContext(graphs), start=0.25, step=10, window=10)
+    accepted = close_windows(released, view, [aligned, lost, aligned, lost])
+    # 3-7 is stable in windows 1 and 2; 1-5 in windows 1 and 3 (in 2 entity 1 had no stable match): the memory
+    # keeps 1 -> 5 across window 2. Accepted pairs leave the candidates and stay when they stop agreeing.
+    assert accepted == [[], [(3, 7)], [(1, 5), (2, 6), (3, 7)], [(1, 5), (2, 6), (3, 7)]]
+    graphs, view = toy_run(aligned)
+    consecutive = CalibratedPseudoLabeler(BuildContext(graphs), start=0.25, step=10, window=10,
+                                          consecutive_windows=True)  # fmt: skip
+    assert close_windows(consecutive, view, [aligned, lost, aligned, lost])[2] == [(3, 7)]
+
+
+def test_calibration_with_momentum_agreement_drops_pairs_the_momentum_encoder_disagrees_on():
+    identity = torch.eye(4)
+    aligned = torch.cat([identity, identity])
+    swapped = torch.cat([identity, identity[[0, 2, 1, 3]]])
+    momentum = MomentumContrastLoss(BuildContext(GraphPair("toy", (4, 4), torch.empty(0, 3, dtype=torch.long), 0),
+                                                 joint_dim=4), ts=0.25)  # fmt: skip
+    graphs, view = toy_run(swapped, components=(momentum,))
+    momentum.setup(view)
+    view.epoch = 10
+    momentum(Batch(torch.tensor([[0, 4]]), view.model(), view))  # the momentum copy is taken at ts: swapped
+    labeler = CalibratedPseudoLabeler(BuildContext(graphs), start=0.25, step=10, window=10, momentum_agreement=True)
+    assert close_windows(labeler, view, [aligned, aligned]) == [[], [(3, 7)]]  # 1-5, 2-6: the copy says 1-6, 2-5
+
+
+def test_released_calibration_grows_its_accepted_set_window_after_window_on_synthetic(tiny_kg):
+    from mmea_bench.data import split_links
+    from mmea_bench.methods import configure, get_method
+    from mmea_bench.runner import Training
+
+    settings = {"epochs": "40", "pseudo_labeler.start": "0.25", "pseudo_labeler.step": "2",
+                "pseudo_labeler.window": "6", "encoder.structure.dim": "32"}  # fmt: skip
+    config = configure(get_method("pcmea"), settings)
+    training = Training(config, tiny_kg, split_links(tiny_kg.links, 0.2, 0.1, seed=0), 0, torch.device("cpu"))
+    accepted = []
+    for epoch in range(1, 41):
+        training.epoch(epoch)
+        if "pseudo_accepted" in (window := training.pseudo_label(epoch)):
+            accepted.append(int(window["pseudo_accepted"]))
+    assert accepted[0] == 0 and all(later >= earlier for earlier, later in zip(accepted, accepted[1:], strict=False))
+    assert len(set(accepted[1:])) >= 3, accepted  # it keeps growing: at least three different sizes after the first
 
 
 def test_momentum_contrast_is_zero_before_ts_and_contrasts_after(tiny_kg):

@@ -25,6 +25,9 @@ SHORT_RUNS = {
         "loss.momentum-contrast.rho": "2",
         "pseudo_labeler.step": "2",
         "pseudo_labeler.window": "2",
+        "pseudo_labeler.momentum_agreement": "true",  # the calibration of the time, now the stricter option
+        "pseudo_labeler.consecutive_windows": "true",
+        "pseudo_labeler.removal": "true",
     },
 }
 PINNED = {

@@ -51,3 +51,6 @@ def methods_show(name):
     for key, value in settings.items():
         table.add_row(key, repr(value))
     console.print(table)
+    for profile, changes in method.profiles.items():
+        listed = " ".join(f"{key}={value}" for key, value in changes.items())
+        console.print(f"--profile {profile}: {listed}", soft_wrap=True)

@@ -92,6 +92,13 @@ class SweepProgress(Observer):
     "OpenEA's fold N), to compare with published figures.",
 )
 @click.option("--seeds", default=1, show_default=True, help="Seeds per cell (0, 1, ...: split and initialisation).")
+@click.option(
+    "--profile",
+    default="equal",
+    show_default=True,
+    help="equal (each recipe as it stands, one budget for all) or published (each method's published schedule: "
+    "epochs, phase starts, windows, learning-rate drop; 'methods show NAME' lists it).",
+)
 @click.option("--epochs", type=int, help="Epoch budget for every method (else each method's default).")
 @click.option("--set", "settings", multiple=True, metavar="KEY=VALUE", help="Override a method setting.")
 @click.option("--without", multiple=True, metavar="PART", help="Ablate a modality, a loss or pseudo-labels.")
@@ -113,8 +120,8 @@ class SweepProgress(Observer):
     show_default=True,
     help="Print Hits@1/10 and MRR by the selection scorer in one table, or every metric and scorer.",
 )
-def run(methods, datasets, ratios, split, seeds, epochs, settings, without, device, tracking_uri, experiment,
-        valid_fraction, workers, tables):  # fmt: skip
+def run(methods, datasets, ratios, split, seeds, profile, epochs, settings, without, device, tracking_uri,
+        experiment, valid_fraction, workers, tables):  # fmt: skip
     """Train and evaluate METHODS on every dataset, seed ratio and seed; record each run in MLflow."""
     from mmea_bench import api
 
@@ -132,6 +139,7 @@ def run(methods, datasets, ratios, split, seeds, epochs, settings, without, devi
         valid_fraction=valid_fraction,
         workers=_workers(workers),
         split=split,
+        profile=profile,
     )
     columns = TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()
     progress = Progress(*columns, console=console)

@@ -12,6 +12,7 @@ import pandas as pd
 
 from mmea_bench.errors import UserError, unknown_name
 from mmea_bench.leaderboard.render import FORMATS
+from mmea_bench.methods import EQUAL_PROFILE
 from mmea_bench.metrics import (
     DEFAULT_METRICS,
     HITS_AT,
@@ -24,7 +25,7 @@ from mmea_bench.metrics import (
 )
 
 GROUP = ["method", "dataset", "ratio"]
-SWEPT_PARAMS = {"method", "dataset", "dataset_path", "ratio", "seed", "device"}
+SWEPT_PARAMS = {"method", "dataset", "dataset_path", "ratio", "seed", "device", "profile"}
 """Run parameters that differ across a sweep's cells by design, or (the device) do not change what is compared."""
 PROTOCOL_PARAMS = ("eval_candidates", "csls_k", "valid_fraction", "split")
 """Settings of the evaluation itself: where runs differ in one, every row names it, whatever the method."""
@@ -39,6 +40,8 @@ def method_labels(frame: pd.DataFrame) -> pd.Series:
     labels = frame["method"] + frame["without"].map(lambda without: f" --without {without}" if without else "")
     if "params" not in frame:
         return labels
+    profiles = frame["params"].map(lambda params: (params or {}).get("profile", EQUAL_PROFILE))
+    labels += profiles.map(lambda profile: f" --profile {profile}" if profile != EQUAL_PROFILE else "")
     protocol = protocol_differences(frame)
     for _, group in frame.groupby(labels):
         keys = {key for params in group["params"] for key in params} - SWEPT_PARAMS

@@ -1,4 +1,4 @@
-"""Pseudo-label calibration (PCMEA): mutual nearest neighbours that two encoders agree on, twice, and stay so."""
+"""Pseudo-label calibration (PCMEA): mutual nearest neighbours confirmed across windows before they are trusted."""
 
 import logging
 
@@ -26,39 +26,52 @@ def similarity_margins(vectors: Tensor, pairs: Tensor, pool: Tensor) -> Tensor:
 
 
 class CalibratedPseudoLabeler(WindowedPseudoLabeler):
-    """PCMEA's pseudo-label calibration on top of mutual nearest neighbours.
+    """PCMEA's pseudo-label calibration on top of mutual nearest neighbours, as the released code does it by default.
 
     From ``start`` (a fraction of the epoch budget), every ``step`` epochs, candidates are the mutual nearest
-    neighbours among entities outside the training seeds (a) under the online joint embedding and, where a
-    :class:`~mmea_pcmea.momentum.MomentumEncoder` (``momentum-contrast``) offers its embeddings, under that one too,
-    (d) with a similarity margin (best minus second best) of at least ``margin``. A pair stable over a whole
-    ``window`` must also have been stable over the previous window (b) before it is accepted; an accepted pair that
-    is no longer a mutual nearest neighbour under the online embedding at the end of a window is removed (c).
+    neighbours under the online joint embedding among entities in neither the training seeds nor the accepted pairs.
+    Pairs found at every check of a ``window`` are stable; a stable pair is accepted when its left entity had the same
+    match at an earlier window's close (a memory per left entity, updated at each close), and stays accepted.
+
+    Stricter rules, each a switch: ``momentum_agreement`` (candidates must also be mutual nearest neighbours under a
+    :class:`~mmea_pcmea.momentum.MomentumEncoder`'s embeddings, where ``momentum-contrast`` offers them),
+    ``consecutive_windows`` (stable over the previous window too, instead of the memory), ``removal`` (accepted pairs
+    stay candidates and are removed when no longer mutual nearest neighbours at a window's close), and ``margin``
+    (best minus second-best similarity at least this).
     """
 
-    def __init__(self, context: BuildContext, start: float = 0.5, step: int = 5, window: int = 25, margin: float = 0.0):
+    def __init__(
+        self, context: BuildContext, start: float = 0.5, step: int = 5, window: int = 50, margin: float = 0.0,
+        momentum_agreement: bool = False, consecutive_windows: bool = False, removal: bool = False,
+    ):  # fmt: skip
         super().__init__(context, start, step, window)
         self.num_left = context.graphs.num_entities[0]
         self.margin = margin
+        self.momentum_agreement, self.removal = momentum_agreement, removal
+        self.consecutive_windows = consecutive_windows
         self.previous_stable = torch.empty(0, 2, dtype=torch.long)
+        self.memory = torch.full((self.num_left,), -1, dtype=torch.long)
+        """Per left entity: its match at the latest window close where it had a stable one (-1: none yet)."""
         self.online = torch.empty(0, 2, dtype=torch.long)
         self.warned = False
 
     def setup(self, view: TrainingView) -> None:
         super().setup(view)
         self.previous_stable = self.previous_stable.to(view.device)
+        self.memory = self.memory.to(view.device)
 
     def candidates(self, view: TrainingView) -> Tensor:
-        """Agreed candidates among entities outside the training seeds; keeps the online mutual nearest neighbours."""
-        nothing = torch.empty(0, 2, dtype=torch.long, device=view.device)
-        self.online = agreed = unaligned_mutual_pairs(view, "joint", nothing)
-        momentum = view.service(MomentumEncoder)
-        momentum = momentum.momentum_embeddings(view) if momentum is not None else None
-        if momentum is not None:
-            agreed = keep_pairs(agreed, unaligned_mutual_pairs(view, "joint", nothing, momentum), self.num_entities)
-        elif not self.warned:
-            logger.warning("calibrated pseudo-labels: no momentum encoder yet, agreement uses the online one only")
-            self.warned = True
+        """Candidates among entities outside the training seeds (and, without removal, the accepted pairs)."""
+        taken = torch.empty(0, 2, dtype=torch.long, device=view.device) if self.removal else self.accepted
+        self.online = agreed = unaligned_mutual_pairs(view, "joint", taken)
+        if self.momentum_agreement:
+            momentum = view.service(MomentumEncoder)
+            momentum = momentum.momentum_embeddings(view) if momentum is not None else None
+            if momentum is not None:
+                agreed = keep_pairs(agreed, unaligned_mutual_pairs(view, "joint", taken, momentum), self.num_entities)
+            elif not self.warned:
+                logger.warning("calibrated pseudo-labels: no momentum encoder yet, agreement uses the online one only")
+                self.warned = True
         if self.margin > 0 and len(agreed):
             pool = torch.arange(self.num_left, self.num_entities, device=view.device)
             agreed = agreed[similarity_margins(view.embed()["joint"], agreed, pool) >= self.margin]
@@ -66,11 +79,16 @@ class CalibratedPseudoLabeler(WindowedPseudoLabeler):
 
     def close_window(self, stable: Tensor, candidates: Tensor, view: TrainingView) -> PseudoLabelReport:
         n = self.num_entities
-        confirmed = keep_pairs(stable, self.previous_stable, n)
-        self.previous_stable = stable
-        still_mutual = torch.isin(pair_keys(self.accepted, n), pair_keys(self.online, n))
-        removed = int((~still_mutual).sum())
-        kept = self.accepted[still_mutual]
+        if self.consecutive_windows:
+            confirmed = keep_pairs(stable, self.previous_stable, n)
+            self.previous_stable = stable
+        else:
+            confirmed = stable[self.memory[stable[:, 0]] == stable[:, 1]]
+            self.memory[stable[:, 0]] = stable[:, 1]
+        kept, removed = self.accepted, 0
+        if self.removal:
+            still_mutual = torch.isin(pair_keys(self.accepted, n), pair_keys(self.online, n))
+            kept, removed = self.accepted[still_mutual], int((~still_mutual).sum())
         new = confirmed[~torch.isin(pair_keys(confirmed, n), pair_keys(kept, n))]
         self.accepted = torch.cat([kept, new])
         return PseudoLabelReport(accepted=self.accepted, proposed=candidates, added=len(new), removed=removed)

@@ -25,7 +25,9 @@ def register_losses(register):
 @hookimpl
 def register_pseudo_labelers(register):
     register(
-        "calibrated", CalibratedPseudoLabeler, description="mutual-nn agreed with the momentum encoder, re-confirmed"
+        "calibrated",
+        CalibratedPseudoLabeler,
+        description="mutual-nn confirmed at a later window (released PCMEA); stricter rules as switches",
     )
 
 
