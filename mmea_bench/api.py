@@ -4,6 +4,7 @@ Every function checks its input (a :class:`~mmea_bench.errors.UserError` says wh
 records; printing is the caller's.
 """
 
+import inspect
 import shlex
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -139,7 +140,9 @@ def methods(manager: PluginManager = plugin_manager) -> list[Registration]:
     return list(manager.registry("method"))
 
 
-def method_settings(name: str, manager: PluginManager = plugin_manager) -> tuple[Method, dict[str, Any]]:
-    """A method's recipe and every setting (the keys ``--set`` takes) with its default."""
+def method_settings(name: str, manager: PluginManager = plugin_manager) -> tuple[Method, dict[str, Any], str]:
+    """A method's recipe, every setting (the keys ``--set`` takes) with its default, and the recipe's notes (its
+    factory's docstring: how it is built, and its fidelity to the released code)."""
     method = get_method(name, manager)
-    return method, configure(method, plugins=manager).flat()
+    notes = inspect.getdoc(manager.registry("method").get(name).factory) or ""
+    return method, configure(method, plugins=manager).flat(), notes

@@ -182,6 +182,9 @@ def test_listings():
     assert "gcn-align" in invoke("methods").output
     shown = invoke("methods", "show", "gcn-align").output
     assert "loss.margin.margin" in shown and "3.0" in shown
+    for method in ("mclea", "pcmea"):  # each recipe's notes, with its fidelity to the released code and its profile
+        shown = " ".join(invoke("methods", "show", method).output.split())
+        assert "Fidelity (released code: github.com/" in shown and "--profile published: epochs=" in shown
     assert "synthetic" in invoke("datasets").output
     plugins = invoke("plugins").output
     assert "core.components.encoders" in plugins and "gcn-align" in plugins

@@ -41,10 +41,12 @@ def methods_show(name):
     """Print a method's components and every setting with its default (the keys --set takes)."""
     from mmea_bench import api
 
-    method, settings = api.method_settings(name)
+    method, settings, notes = api.method_settings(name)
     console.print(f"[bold]{name}[/bold]: {method.description}")
     if method.reference:
         console.print(f"Reference: {method.reference}")
+    for paragraph in notes.split("\n\n") if notes else []:
+        console.print(" ".join(paragraph.split()), markup=False)
     table = Table()
     table.add_column("setting (--set KEY=VALUE)")
     table.add_column("default")
