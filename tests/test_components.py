@@ -238,6 +238,19 @@ def test_ial_is_zero_when_a_modality_agrees_with_the_joint_embedding_and_never_m
     assert image.grad.abs().sum() > 0 and joint.grad is None
 
 
+def test_ial_averaged_over_elements_is_the_row_average_over_the_batch_matrix_width(tiny_kg):
+    """The released codes' reduction: every element of the B x 2B matrices, i.e. the row average / 2B."""
+    torch.manual_seed(0)
+    context = BuildContext(tiny_kg.graphs(), modality_dims=MODALITIES)
+    pairs = torch.stack([torch.arange(5), torch.arange(5, 10)], dim=1)
+    vectors = {name: torch.randn(10, 4) for name in [*MODALITIES, "joint"]}
+    rows = InterModalAlignmentLoss(context, uncertainty=False)(aligned_batch(vectors, pairs))
+    elements = InterModalAlignmentLoss(context, uncertainty=False, reduction="elements")(aligned_batch(vectors, pairs))
+    assert elements.item() == pytest.approx(rows.item() / 10) and rows > 0
+    with pytest.raises(ValueError, match="reduction"):
+        InterModalAlignmentLoss(context, reduction="batchmean")
+
+
 def test_uncertainty_weighting_is_kendalls_and_learns_sigma_squared_equal_to_the_loss():
     weighting = UncertaintyWeighting(["a", "b"])
     terms = {"a": torch.tensor(2.0), "b": torch.tensor(0.5)}

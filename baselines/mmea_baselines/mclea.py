@@ -13,11 +13,14 @@ def mclea() -> Method:
     4.0, KL from the detached joint to each modality), AdamW at 5e-4 with weight decay 0.01, batches of 512, one
     optimiser step per epoch, the pseudo-label schedule relative to the budget, CSLS with k = 3; ``--profile
     published`` gives its schedule (1,000 epochs, pseudo-labels from 500, learning rate / 5 from there, checks every
-    50 epochs). Deviates: 300 epochs by default (``--profile equal``, one CPU-sized budget for every method); ial is
-    averaged over batch rows at weight 1, where the released code averages every element of the batch's B x 2B matrix
-    and scales by 0.01 (its zoom of 0.1 applied twice); from epoch 500 the released code re-creates AdamW every epoch
-    (its state reset at every step), which is not reproduced; mutual neighbours by cosine on the eval-mode embedding
-    (released: squared L2, in train mode with dropout); checkpoints chosen on validation, never on test.
+    50 epochs). ial as released: averaged over every element of the batch's similarity matrix and weighted 0.01 (its
+    zoom of 0.1 applied twice), which makes it about 1e-5 of a row-averaged KL (``--set loss.ial.reduction=rows
+    --set loss.ial.weight=1`` for that). Deviates: 300 epochs by default (``--profile equal``, one CPU-sized budget
+    for every method); uncertainty weighting as 1/(2 sigma^2) L + log sigma (released: 1/sigma^2 L + 2 log sigma,
+    the same optimum at twice the scale), the outer zoom also scaling the ial terms' log sigma; from epoch 500 the
+    released code re-creates AdamW every epoch (its state reset at every step), which is not reproduced; mutual
+    neighbours by cosine on the eval-mode embedding (released: squared L2, in train mode with dropout); checkpoints
+    chosen on validation, never on test.
     """
     return Method(
         name="mclea",
@@ -33,7 +36,7 @@ def mclea() -> Method:
         fusion=ComponentSpec("weighted-concat", {"normalize": True}),
         losses={
             "icl": ComponentSpec("icl", {"temperature": 0.1}),
-            "ial": ComponentSpec("ial", {"temperature": 4.0}),
+            "ial": ComponentSpec("ial", {"temperature": 4.0, "reduction": "elements"}, weight=0.01),
         },
         pseudo_labeler=ComponentSpec("mutual-nn", {"start": 0.5, "step": 5, "window": 50}),
         training={

@@ -110,20 +110,28 @@ class InterModalAlignmentLoss(ModalityLoss):
     """MCLEA's inter-modal alignment loss (IAL): each modality's batch distribution learns from the joint one.
 
     For each modality m: KL(softmax(S_joint / tau) || softmax(S_m / tau)) per row of the batch similarity matrices of
-    :func:`batch_cosines` (both KGs' sides of the batch), averaged over rows; the joint side is detached, so the
-    knowledge flows from the joint embedding to the modalities only. Terms combined by uncertainty weighting.
+    :func:`batch_cosines` (both KGs' sides of the batch), averaged over rows (``reduction="elements"``: over every
+    element of the matrix, as released MCLEA and PCMEA average it, i.e. divided by its 2B columns too); the joint side
+    is detached, so the knowledge flows from the joint embedding to the modalities only. Terms combined by
+    uncertainty weighting.
     """
 
     label = "ial"
 
-    def __init__(self, context: BuildContext, temperature: float = 4.0, uncertainty: bool = True):
+    def __init__(
+        self, context: BuildContext, temperature: float = 4.0, uncertainty: bool = True, reduction: str = "rows"
+    ):
         super().__init__(context, uncertainty)
-        self.temperature = temperature
+        if reduction not in ("rows", "elements"):
+            raise ValueError(f"reduction must be 'rows' or 'elements', not '{reduction}'")
+        self.temperature, self.reduction = temperature, reduction
 
     def forward(self, batch: Batch) -> Tensor:
-        target = row_distributions(batch_cosines(batch, "joint").detach(), self.temperature)
+        joint = batch_cosines(batch, "joint").detach()
+        target = row_distributions(joint, self.temperature)
+        columns = joint.shape[1] if self.reduction == "elements" else 1
         terms = {
-            name: KLFromTarget.apply(batch_cosines(batch, name), target, self.temperature)
+            name: KLFromTarget.apply(batch_cosines(batch, name), target, self.temperature) / columns
             for name in self.weighting.names
         }
         return self.weighting(terms)
