@@ -20,6 +20,7 @@ def audited(tracking_uri):
     plain = api.run(["gcn-align"], [TINY_SPEC], [0.3], seeds=2, **SHORT, **options)
     audit = api.run(["gcn-align"], [TINY_SPEC], [0.3], seeds=2, epochs=12,
                     settings=SHORT["settings"] | AUDIT, **options)  # fmt: skip
+    api.run(["gcn-align"], [TINY_SPEC], [0.3], epochs=4, settings=AUDIT, without=["attribute"], **options)
     return plain, audit, options
 
 
@@ -53,8 +54,9 @@ def test_the_protocol_table_has_a_row_per_method_and_protocol_and_marks_no_best(
     assert result.exit_code == 0, result.output
     text = (tmp_path / "protocol-audit-protocol.md").read_text()
     rows = [line.split(" | ")[0].lstrip("| ") for line in text.splitlines() if line.startswith("| gcn-align")]
-    assert rows[:4] == [f"gcn-align \\| {label}" for label in PROTOCOLS.values()]
-    assert "**" not in text and "(2)" in text and "mmea-bench run gcn-align" in text
+    assert rows[:8] == [f"{method} \\| {label}" for method in ("gcn-align", "gcn-align --without attribute")
+                    for label in PROTOCOLS.values()]  # fmt: skip
+    assert "**" not in text and "(2)" in text and "(1)" in text and "mmea-bench run gcn-align" in text
     best = audit.runs[0].outcome.test["audit_best_all_csls_hits_at_1"]
     assert best >= audit.runs[0].outcome.test["test_csls_hits_at_1"]
 

@@ -10,7 +10,7 @@ from dataclasses import replace
 import pandas as pd
 
 from mmea_bench.errors import UserError
-from mmea_bench.leaderboard.table import Leaderboard, build_leaderboard
+from mmea_bench.leaderboard.table import Leaderboard, build_leaderboard, method_labels
 
 PROTOCOLS = {
     "selected_all": "chosen on validation, all candidates (this harness)",
@@ -27,10 +27,13 @@ def protocol_frame(frame: pd.DataFrame) -> pd.DataFrame:
     ones that protocol gives."""
     marker = "audit_best_all_csls_mrr" if "audit_best_all_csls_mrr" in frame else "audit_best_all_cosine_mrr"
     audited = frame[frame[marker].notna()] if marker in frame else frame.iloc[:0]
+    # Each run keeps its leaderboard label (ablation, profile, differing settings), now complete: the label says it.
+    labelled = audited.assign(method=method_labels(audited), without="")
+    labelled["params"] = labelled["params"].map(lambda params: {k: v for k, v in params.items() if k != "profile"})
     parts = []
     for protocol, label in PROTOCOLS.items():
         prefix = f"audit_{protocol}_"
-        part = audited.drop(columns=[column for column in audited if column.startswith("test_")])
+        part = labelled.drop(columns=[column for column in labelled if column.startswith("test_")])
         part = part.rename(columns={column: "test_" + column.removeprefix(prefix) for column in part
                                     if column.startswith(prefix)})  # fmt: skip
         parts.append(part.assign(method=part["method"] + f" | {label}"))
