@@ -5,7 +5,7 @@ from torch import nn
 from mmea_bench.components import Batch, BuildContext, TrainingView
 from mmea_bench.data import GraphPair
 from mmea_pcmea.calibration import CalibratedPseudoLabeler
-from mmea_pcmea.momentum import MomentumContrastLoss, momentum_copy, momentum_update
+from mmea_pcmea.momentum import MomentumContrastLoss, momentum_copy, momentum_update, released_contrast
 from mmea_pcmea.mutual_information import MineEstimator, MutualInformationLoss, donsker_varadhan
 
 
@@ -181,6 +181,39 @@ def test_released_calibration_grows_its_accepted_set_window_after_window_on_synt
             accepted.append(int(window["pseudo_accepted"]))
     assert accepted[0] == 0 and all(later >= earlier for earlier, later in zip(accepted, accepted[1:], strict=False))
     assert len(set(accepted[1:])) >= 3, accepted  # it keeps growing: at least three different sizes after the first
+
+
+def test_from_ts_the_momentum_contrast_replaces_icls_joint_term_unless_told_not_to():
+    from mmea_bench.components.losses import IntraModalContrastiveLoss
+
+    for replace_joint_icl, expected_after in ((True, 0.0), (False, None)):
+        graphs, view = toy_run(torch.randn(8, 4))
+        momentum = MomentumContrastLoss(BuildContext(graphs, joint_dim=4), ts=0.5, replace_joint_icl=replace_joint_icl)
+        view = TrainingView(graphs, view.seeds, view.model, view.device, 40, (momentum,))
+        momentum.setup(view)
+        icl = IntraModalContrastiveLoss(BuildContext(graphs, modality_dims={}))  # the joint term alone
+        pairs = torch.tensor([[1, 5], [2, 6]])
+        view.epoch = 19
+        before = float(icl(Batch(pairs, view.model(), view)))
+        view.epoch = 20
+        after = float(icl(Batch(pairs, view.model(), view)))
+        assert before > 0 and after == (before if expected_after is None else expected_after)
+
+
+def test_the_released_momentum_contrast_has_the_anchors_own_graph_among_its_negatives():
+    online_left = torch.tensor([[1.0, 0.0], [0.0, 1.0]])
+    momentum_right = torch.tensor([[1.0, 0.1], [0.1, 1.0]])
+    crowded = torch.tensor([[1.0, 0.0], [1.0, 0.05]])  # two left entities nearly the same: a hard intra negative
+    plain = released_contrast(online_left, momentum_right, 0.05, torch.empty(0, 2))
+    harder = released_contrast(crowded, momentum_right, 0.05, torch.empty(0, 2))
+    assert harder > plain
+    # Direction one by hand: [online left . momentum right | online left . other online left] / T, positive i.
+    q, k = online_left, torch.nn.functional.normalize(momentum_right, dim=1)
+    logits = torch.cat([q @ k.T, (q @ q.T).fill_diagonal_(-torch.inf)], 1) / 0.05
+    backward = torch.cat([k @ q.T, (k @ k.T).fill_diagonal_(-torch.inf)], 1) / 0.05
+    by_hand = (torch.nn.functional.cross_entropy(logits, torch.arange(2)) +
+               torch.nn.functional.cross_entropy(backward, torch.arange(2))) / 2  # fmt: skip
+    assert plain.item() == pytest.approx(by_hand.item())
 
 
 def test_momentum_contrast_is_zero_before_ts_and_contrasts_after(tiny_kg):

@@ -36,6 +36,8 @@ SHORT_RUNS = {
         "pseudo_labeler.momentum_agreement": "true",  # the calibration of the time, now the stricter option
         "pseudo_labeler.consecutive_windows": "true",
         "pseudo_labeler.removal": "true",
+        "loss.momentum-contrast.negatives": "cross",  # the momentum contrast of the time, now the option
+        "loss.momentum-contrast.replace_joint_icl": "false",
         **ROW_AVERAGED_IAL,
     },
 }

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from mmea_bench.components.base import Batch, BuildContext, Loss, TrainingView
+from mmea_bench.components.base import Batch, BuildContext, Loss, Service, TrainingView
 from mmea_bench.components.similarity import InfoNCE, KLFromTarget, batch_cosines, counterparts, row_distributions
 from mmea_bench.hookspecs import hookimpl
 
@@ -83,12 +83,22 @@ class ModalityLoss(Loss):
         return {f"{self.label}_weight_{name}": value for name, value in self.weighting.precisions().items()}
 
 
+class JointContrastReplacement(Service):
+    """Offered by a loss that takes the place of icl's joint-embedding term from some epoch on (PCMEA's momentum
+    contrast does, from ts)."""
+
+    def replaces_joint_contrast(self, view: TrainingView) -> bool:
+        """Whether icl leaves out its joint term at ``view.epoch``."""
+        raise NotImplementedError
+
+
 class IntraModalContrastiveLoss(ModalityLoss):
     """MCLEA's intra-modal contrastive loss (ICL): InfoNCE over the batch, on each modality and on the joint vectors.
 
     For each seed pair, the counterpart is the positive and all other 2B - 2 entities of the batch, of both KGs, are
     negatives ("intra-KG negatives" included); both directions are averaged. The joint term enters as it is, the
-    per-modality terms through uncertainty weighting (``uncertainty=False``: summed).
+    per-modality terms through uncertainty weighting (``uncertainty=False``: summed). The joint term is left out
+    while another loss of the run replaces it (:class:`JointContrastReplacement`).
     """
 
     label = "icl"
@@ -103,6 +113,10 @@ class IntraModalContrastiveLoss(ModalityLoss):
 
     def forward(self, batch: Batch) -> Tensor:
         terms = {name: self.info_nce(batch, name) for name in self.weighting.names}
+        view = batch.view
+        replacement = view.service(JointContrastReplacement) if view is not None else None
+        if replacement is not None and replacement.replaces_joint_contrast(view):
+            return self.weighting(terms)
         return self.info_nce(batch, "joint") + self.weighting(terms)
 
 

@@ -18,16 +18,17 @@ def pcmea() -> Method:
 
     Fidelity (released code: github.com/paichichi/PCMEA, which does not run as released: ``char_features`` is never
     set, ``char_dim`` is missing, its script's ``inner_view_num`` 8 fails an assertion). Follows it: the calibration
-    rule above; the momentum update (kappa 0.999 every rho = 20 epochs, temperature 0.05); attribute text is
-    attribute names only; the schedule under ``--profile published`` (learning rate / 5 from epoch 500). Deviates:
-    text attends inside the relation and attribute encoders, where the released code adds relation and attribute
-    text as two more modalities (its attention weights are all 1 and pass no gradient); joint-embedding icl stays on
-    after ts (released: replaced by the momentum contrast); the momentum contrast has cross-graph negatives only
-    (released: intra-graph in-batch negatives too); the MINE critics are trained (released: left out of
-    the optimiser, no shuffled marginals); no hard-negative curriculum in the first 250 epochs; mutual neighbours by
-    cosine on the eval-mode embedding (released: squared L2, in train mode with dropout); AdamW is not re-created
-    every epoch. Our stricter calibration: ``--set pseudo_labeler.momentum_agreement=true --set
-    pseudo_labeler.consecutive_windows=true --set pseudo_labeler.removal=true --set pseudo_labeler.window=25``.
+    rule above; from ts the momentum contrast replaces icl's joint term, with the anchor's own graph among its
+    negatives (``--set loss.momentum-contrast.replace_joint_icl=false``, ``negatives=cross``: ours before); the
+    momentum update (kappa 0.999 every rho = 20 epochs, temperature 0.05); icl and ial as MCLEA's recipe has them
+    (see its Fidelity section); attribute text is attribute names only; the schedule under ``--profile published``
+    (learning rate / 5 from epoch 500). Deviates: text attends inside the relation and attribute encoders, where the
+    released code adds relation and attribute text as two more modalities (its attention weights are all 1 and pass
+    no gradient); the MINE critics are trained (released: left out of the optimiser, no shuffled marginals); no
+    hard-negative curriculum in the first 250 epochs; mutual neighbours by cosine on the eval-mode embedding
+    (released: squared L2, in train mode with dropout); AdamW is not re-created every epoch. Our stricter
+    calibration: ``--set pseudo_labeler.momentum_agreement=true --set pseudo_labeler.consecutive_windows=true --set
+    pseudo_labeler.removal=true --set pseudo_labeler.window=25``.
     """
     base = mclea()
     return replace(

@@ -6,6 +6,7 @@ import torch
 from torch import Tensor, nn
 
 from mmea_bench.components import Batch, BuildContext, Embeddings, Loss, Service, TrainingView
+from mmea_bench.components.losses import JointContrastReplacement
 
 
 class MomentumEncoder(Service):
@@ -38,7 +39,22 @@ def info_nce(queries: Tensor, keys: Tensor, temperature: float, extra_negatives:
     return nn.functional.cross_entropy(logits, torch.arange(len(queries), device=queries.device))
 
 
-class MomentumContrastLoss(Loss, MomentumEncoder):
+def released_contrast(online_left: Tensor, momentum_right: Tensor, temperature: float, extra: Tensor) -> Tensor:
+    """Released PCMEA's form: online left anchors pick their momentum right among the batch's momentum rights and the
+    other online lefts (``extra``: more momentum negatives); momentum right anchors pick their online left among the
+    batch's online lefts and the other momentum rights. The two directions averaged."""
+    queries = nn.functional.normalize(online_left, dim=1)
+    keys = nn.functional.normalize(torch.cat([momentum_right, extra]), dim=1)
+    targets = torch.arange(len(queries), device=queries.device)
+    own = torch.eye(len(queries), dtype=torch.bool, device=queries.device)
+    intra_online = (queries @ queries.T).masked_fill(own, -torch.inf)
+    intra_momentum = (keys[: len(queries)] @ keys[: len(queries)].T).masked_fill(own, -torch.inf)
+    forward = torch.cat([queries @ keys.T, intra_online], dim=1) / temperature
+    backward = torch.cat([keys[: len(queries)] @ queries.T, intra_momentum], dim=1) / temperature
+    return (nn.functional.cross_entropy(forward, targets) + nn.functional.cross_entropy(backward, targets)) / 2
+
+
+class MomentumContrastLoss(Loss, MomentumEncoder, JointContrastReplacement):
     """InfoNCE between online and momentum joint embeddings of aligned pairs, in both directions.
 
     The momentum copy of the encoders and fusion is taken from the online model at epoch ``ts`` (a fraction of the
@@ -47,6 +63,11 @@ class MomentumContrastLoss(Loss, MomentumEncoder):
     than at initialisation is a deliberate choice: with kappa = 0.999 and a CPU-sized epoch budget, a copy of the
     initial weights would barely move and give random targets. Before ``ts`` the loss is zero. With ``queue`` > 0,
     the momentum embeddings of past batches are kept as extra negatives.
+
+    As released PCMEA does by default: from ``ts`` it replaces icl's joint term (``replace_joint_icl``), and its
+    negatives include the other entities of the anchor's own graph in the batch (:func:`released_contrast`);
+    ``negatives="cross"``: online left against momentum right and online right against momentum left, among the
+    other graph's entities only.
     """
 
     batch_rows_only = True
@@ -59,11 +80,14 @@ class MomentumContrastLoss(Loss, MomentumEncoder):
         ts: float = 0.5,
         temperature: float = 0.05,
         queue: int = 0,
+        negatives: str = "intra",
+        replace_joint_icl: bool = True,
     ):
         super().__init__()
-        if not 0 <= kappa < 1 or rho < 1 or not 0 <= ts < 1:
-            raise ValueError("momentum-contrast needs 0 <= kappa < 1, rho >= 1 and 0 <= ts < 1")
+        if not 0 <= kappa < 1 or rho < 1 or not 0 <= ts < 1 or negatives not in ("intra", "cross"):
+            raise ValueError("momentum-contrast needs 0 <= kappa < 1, rho >= 1, 0 <= ts < 1, negatives intra or cross")
         self.kappa, self.rho, self.ts, self.temperature, self.queue_size = kappa, rho, ts, temperature, queue
+        self.negatives, self.replace_joint_icl = negatives, replace_joint_icl
         self.joint_dim = context.joint_dim
         self.momentum: nn.Module | None = None
         self.queue = torch.empty(0)
@@ -75,6 +99,9 @@ class MomentumContrastLoss(Loss, MomentumEncoder):
 
     def active(self, view: TrainingView) -> bool:
         return self.momentum is not None and view.epoch >= self.start_epoch
+
+    def replaces_joint_contrast(self, view: TrainingView) -> bool:
+        return self.replace_joint_icl and view.epoch >= self.start_epoch
 
     def momentum_embeddings(self, view: TrainingView) -> Embeddings | None:
         """The momentum model's embeddings (None before ``ts``); they change only when the copy is updated."""
@@ -95,12 +122,14 @@ class MomentumContrastLoss(Loss, MomentumEncoder):
         target = self.momentum_embeddings(view)["joint"]
         left, right = batch.pairs[:, 0], batch.pairs[:, 1]
         size = len(batch.pairs)
-        loss = info_nce(online[:size], target[right], self.temperature, self.queue) + info_nce(
-            online[size:], target[left], self.temperature, self.queue
-        )
+        if self.negatives == "intra":
+            loss = released_contrast(online[:size], target[right], self.temperature, self.queue)
+        else:
+            loss = (info_nce(online[:size], target[right], self.temperature, self.queue)
+                    + info_nce(online[size:], target[left], self.temperature, self.queue)) / 2  # fmt: skip
         if self.queue_size:
             self.queue = torch.cat([target[batch.pairs.flatten()], self.queue])[: self.queue_size]
-        return loss / 2
+        return loss
 
     def after_step(self, view: TrainingView) -> None:
         if self.active(view) and (view.epoch - self.start_epoch) % self.rho == 0 and view.epoch > self.start_epoch:
