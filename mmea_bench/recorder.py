@@ -8,7 +8,7 @@ from importlib.metadata import PackageNotFoundError, version
 from mmea_bench.executors import Cell, CellResult
 from mmea_bench.observer import Observer
 from mmea_bench.runner import RunOutcome
-from mmea_bench.tracking import RUN_KIND_TAG, Tracker
+from mmea_bench.tracking import RUN_KIND_TAG, Tracker, interrupts_deferred
 
 VERSIONED_PACKAGES = ("mmea-bench", "torch", "mlflow", "transformers", "numpy")
 
@@ -73,8 +73,9 @@ class Recorder:
         tags = {RUN_KIND_TAG: "run", "method": config.method, "dataset": dataset, "ratio": str(cell.ratio)}
         tags |= {"seed": str(cell.seed), "without": ",".join(config.without), "split": _split_name(cell.fold)}
         tags |= {"profile": config.profile}
-        run_id = tracker.start_run(cell.label, tags, parent_id=self.parent)
-        record = self.running[cell.index] = RunRecord(config.method, dataset, cell.ratio, cell.seed, run_id)
+        with interrupts_deferred():  # a run created is a run in progress, which Ctrl-C marks killed
+            run_id = tracker.start_run(cell.label, tags, parent_id=self.parent)
+            record = self.running[cell.index] = RunRecord(config.method, dataset, cell.ratio, cell.seed, run_id)
         params = {"method": config.method, "dataset": dataset, "ratio": cell.ratio, "seed": cell.seed}
         params |= {"valid_fraction": cell.valid_fraction, "device": cell.device, "split": _split_name(cell.fold)}
         params |= {"profile": config.profile}
@@ -89,6 +90,10 @@ class Recorder:
         return _TrackedRun(tracker, run_id, self.observer.run_started(cell.label, config.training.epochs))
 
     def finished(self, cell: Cell, outcome: CellResult) -> None:
+        with interrupts_deferred():  # a run leaves the runs in progress only once it is ended
+            self._finish(cell, outcome)
+
+    def _finish(self, cell: Cell, outcome: CellResult) -> None:
         record, tracker = self.running.pop(cell.index), self.tracker
         error, details = (record.error, "") if record.error else (outcome.error, outcome.traceback)
         if not error:

@@ -15,6 +15,7 @@ from mmea_bench import api
 from mmea_bench.errors import UserError
 from mmea_bench.executors import WorkerProcesses
 from mmea_bench.observer import Observer
+from mmea_bench.tracking import interrupts_deferred
 from mmea_bench.tracking.mlflow_tracker import MlflowTracker
 from tests.conftest import TINY_SPEC, alive, descendants, recorded_runs
 from tests.example_plugins import DegreePlugin
@@ -86,6 +87,25 @@ def test_ctrl_c_stops_the_workers_marks_their_runs_killed_and_leaves_no_process(
     sweep.send_signal(signal.SIGINT)
     output, _ = sweep.communicate(timeout=60)
     assert sweep.returncode != 0, output
-    assert set(recorded_runs(tracker)["status"]) == {"KILLED"}
+    assert set(recorded_runs(tracker)["status"]) == {"KILLED"}, output
     time.sleep(1)
     assert [pid for pid in workers if alive(pid)] == []
+
+
+def test_ctrl_c_inside_a_store_write_takes_effect_when_the_write_is_whole(tracker):
+    """An interrupted SQLite transaction would keep the store locked; Ctrl-C waits for the write to end."""
+    run_id = tracker.start_run("whole")
+    written = []
+
+    def write_interrupted_half_way():
+        with interrupts_deferred():
+            written.append("first half")
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(0.1)  # the signal arrives here, mid-write
+            written.append("second half")
+            tracker.end_run(run_id, "KILLED")
+
+    with pytest.raises(KeyboardInterrupt):
+        write_interrupted_half_way()
+    assert written == ["first half", "second half"]
+    assert tracker.client.get_run(run_id).info.status == "KILLED"

@@ -8,12 +8,35 @@ This module imports nothing heavy: the command line reads its defaults before an
 from __future__ import annotations
 
 import os
+import signal
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Protocol
 
 DEFAULT_EXPERIMENT = "mmea-bench"
 RUN_KIND_TAG = "mmea_bench.kind"
 """Tag telling a sweep's parent run (``sweep``) from its training runs (``run``)."""
+
+
+@contextmanager
+def interrupts_deferred() -> Iterator[None]:
+    """Ctrl-C (SIGINT) takes effect when the block ends, not inside it. Store writes run so: a SQLite transaction
+    interrupted half-way keeps the database locked, and the runs in progress could then not be marked killed."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    received: list[int] = []
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: received.append(signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if received and callable(previous):
+        previous(signal.SIGINT, None)
+    elif received and previous == signal.SIG_DFL:
+        raise KeyboardInterrupt
 
 
 def default_tracking_uri() -> str:
