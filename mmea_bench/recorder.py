@@ -70,15 +70,13 @@ class Recorder:
 
     def started(self, cell: Cell) -> Observer:
         tracker, config, dataset = self.tracker, cell.config, cell.dataset.label
-        tags = {RUN_KIND_TAG: "run", "method": config.method, "dataset": dataset, "ratio": str(cell.ratio)}
-        tags |= {"seed": str(cell.seed), "without": ",".join(config.without), "split": _split_name(cell.fold)}
-        tags |= {"profile": config.profile}
+        identity = {"method": config.method, "dataset": dataset, "ratio": cell.ratio, "seed": cell.seed}
+        identity |= {"split": _split_name(cell.fold), "profile": config.profile}
+        tags = {RUN_KIND_TAG: "run", "without": ",".join(config.without)} | {k: str(v) for k, v in identity.items()}
         with interrupts_deferred():  # a run created is a run in progress, which Ctrl-C marks killed
             run_id = tracker.start_run(cell.label, tags, parent_id=self.parent)
             record = self.running[cell.index] = RunRecord(config.method, dataset, cell.ratio, cell.seed, run_id)
-        params = {"method": config.method, "dataset": dataset, "ratio": cell.ratio, "seed": cell.seed}
-        params |= {"valid_fraction": cell.valid_fraction, "device": cell.device, "split": _split_name(cell.fold)}
-        params |= {"profile": config.profile}
+        params = identity | {"valid_fraction": cell.valid_fraction, "device": cell.device}
         params |= {"dataset_path": str(cell.dataset.path)} if cell.dataset.path else {}
         params |= config.flat()
         try:

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from mmea_bench.components.base import Batch, PseudoLabelReport, RowGather, TrainingView
+from mmea_bench.components.base import Batch, PseudoLabelReport, RowGather, TrainingView, epoch_at
 from mmea_bench.data import KGPair, SeedSplit
 from mmea_bench.errors import UserError
 from mmea_bench.evaluation import evaluate_links
@@ -138,7 +138,7 @@ class Training:
         seeds = split.train.to(device).clone()  # its own storage: the split's tensors are views of all links
         self.view = TrainingView(graphs, seeds, self.model, device, self.settings.epochs, self.assembly.components)
         self.optimizer = self._optimizer()
-        self.lr_drop_epoch = max(1, round(self.settings.lr_drop_at * self.settings.epochs))
+        self.lr_drop_epoch = epoch_at(self.settings.lr_drop_at, self.settings.epochs)
         for component in self.assembly.components:
             component.setup(self.view)
         self.gold_right = torch.full((kg.num_entities[0],), -1, dtype=torch.long, device=device)

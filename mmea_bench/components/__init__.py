@@ -13,6 +13,7 @@ from mmea_bench.components.base import (
     PseudoLabelReport,
     Service,
     TrainingView,
+    epoch_at,
 )
 
 __all__ = [
@@ -28,4 +29,5 @@ __all__ = [
     "PseudoLabelReport",
     "Service",
     "TrainingView",
+    "epoch_at",
 ]

@@ -42,6 +42,12 @@ def declared_features(factory: Callable[..., Any], params: dict[str, Any]) -> li
     return [field.format(**params) for field in getattr(factory, "feature_fields", ())]
 
 
+def epoch_at(fraction: float, epochs: int) -> int:
+    """The epoch where a phase that starts at ``fraction`` of a budget of ``epochs`` begins (at least the first): one
+    rule for every phase (pseudo-labels, momentum contrast, the learning-rate drop), so that they start together."""
+    return max(1, round(fraction * epochs))
+
+
 class ModalityUnavailable(Exception):
     """Raised by an encoder factory when the dataset lacks what the encoder needs; the method runs without it."""
 

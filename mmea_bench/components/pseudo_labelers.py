@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import Tensor
 
-from mmea_bench.components.base import BuildContext, PseudoLabeler, PseudoLabelReport, TrainingView
+from mmea_bench.components.base import BuildContext, PseudoLabeler, PseudoLabelReport, TrainingView, epoch_at
 from mmea_bench.data.pairs import keep_pairs
 from mmea_bench.evaluation import mutual_nearest_pairs
 from mmea_bench.hookspecs import hookimpl
@@ -46,7 +46,7 @@ class WindowSchedule:
 
     def begin(self, epochs: int) -> None:
         """Fix the first check's epoch for a budget of ``epochs``."""
-        self.start_epoch = max(1, round(self.start * epochs))
+        self.start_epoch = epoch_at(self.start, epochs)
 
     def is_check(self, epoch: int) -> bool:
         elapsed = epoch - self.start_epoch

@@ -5,8 +5,6 @@ only the test links' counterparts as candidates). Runs record what it needs with
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import pandas as pd
 
 from mmea_bench.errors import UserError
@@ -50,10 +48,7 @@ def build_protocol_board(frame: pd.DataFrame, title: str, commands: list[str], s
     rows = protocol_frame(frame)
     if rows.empty:
         raise UserError(f"{title}: no run recorded its test selection audit (run with --set audit_test_selection=true)")
-    board = build_leaderboard(rows, f"{title}, protocols", commands, METRICS, (scorer,), row_order=_row_order)
-    for section in board.sections:
-        section.rows = {method: [cell and replace(cell, best=False) for cell in cells]
-                        for method, cells in section.rows.items()}  # fmt: skip
+    board = build_leaderboard(rows, f"{title}, protocols", commands, METRICS, (scorer,), _row_order, mark_best=False)
     board.caption = (
         "The same runs' test split under four protocols: the checkpoint chosen on validation (as every other table "
         "here) or the check with the best test score (what a script that selects on the test set reports); ranks "

@@ -180,10 +180,11 @@ def build_leaderboard(
     metrics: tuple[str, ...] = DEFAULT_METRICS,
     scorers: tuple[str, ...] = SCORERS,
     row_order: Callable[[str], Any] | None = None,
+    mark_best: bool = True,
 ) -> Leaderboard:
     """Pivot :func:`runs_frame` rows: one section per metric and scorer, finished runs only, best per column marked
-    (unless rows were evaluated differently: see :func:`protocol_differences`). Rows are sorted by their label, or by
-    ``row_order(label)``.
+    (unless ``mark_best`` is False or rows were evaluated differently: see :func:`protocol_differences`). Rows are
+    sorted by their label, or by ``row_order(label)``.
 
     Metric and scorer names are those :func:`check_choices` accepts.
     """
@@ -193,7 +194,7 @@ def build_leaderboard(
     keys = list(statistics.index)
     columns = sorted({(dataset, ratio) for _, dataset, ratio in keys})
     methods = sorted({method for method, _, _ in keys}, key=row_order)
-    comparable = not protocol_differences(frame)
+    comparable = mark_best and not protocol_differences(frame)
     sections = []
     for metric, scorer in pairs:
         column = metric_column(metric, scorer)

@@ -3,22 +3,19 @@
 from __future__ import annotations
 
 import fcntl
-import functools
 import logging
 import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 from mmea_bench.errors import UserError
 from mmea_bench.tracking import DEFAULT_EXPERIMENT, interrupts_deferred
 
 if TYPE_CHECKING:
     from mlflow.tracking import MlflowClient
-
-T = TypeVar("T")
 
 PARENT_TAG = "mlflow.parentRunId"
 MAX_PARAM_LENGTH = 6000
@@ -77,17 +74,6 @@ def unreachable(tracking_uri: str, error: Exception) -> UserError:
     return UserError(f"tracking URI {tracking_uri} is unreachable: {reason}")
 
 
-def _whole(write: Callable[..., T]) -> Callable[..., T]:
-    """A store write that Ctrl-C does not cut in half (:func:`~mmea_bench.tracking.interrupts_deferred`)."""
-
-    @functools.wraps(write)
-    def whole(*args: Any, **kwargs: Any) -> T:
-        with interrupts_deferred():
-            return write(*args, **kwargs)
-
-    return whole
-
-
 class MlflowTracker:
     """One MLflow store and experiment (created when missing); runs are addressed by id."""
 
@@ -102,14 +88,14 @@ class MlflowTracker:
             raise unreachable(self.tracking_uri, error) from None
         self.experiment = experiment
 
-    @_whole
+    @interrupts_deferred()  # a store write that Ctrl-C does not cut in half
     def start_run(self, name: str, tags: dict[str, str] | None = None, parent_id: str | None = None) -> str:
         tags = dict(tags or {})
         if parent_id:
             tags[PARENT_TAG] = parent_id
         return self.client.create_run(self.experiment_id, run_name=name, tags=tags).info.run_id
 
-    @_whole
+    @interrupts_deferred()
     def log_params(self, run_id: str, params: dict[str, Any]) -> None:
         from mlflow.entities import Param
 
@@ -117,7 +103,7 @@ class MlflowTracker:
         for start in range(0, len(items), 100):
             self.client.log_batch(run_id, params=items[start : start + 100])
 
-    @_whole
+    @interrupts_deferred()
     def log_metrics(self, run_id: str, metrics: dict[str, float], step: int = 0) -> None:
         from mlflow.entities import Metric
 
@@ -126,20 +112,20 @@ class MlflowTracker:
         for start in range(0, len(items), 1000):
             self.client.log_batch(run_id, metrics=items[start : start + 1000])
 
-    @_whole
+    @interrupts_deferred()
     def set_tags(self, run_id: str, tags: dict[str, str]) -> None:
         for key, value in tags.items():
             self.client.set_tag(run_id, key, str(value))
 
-    @_whole
+    @interrupts_deferred()
     def log_dict(self, run_id: str, data: dict, path: str) -> None:
         self.client.log_dict(run_id, data, path)
 
-    @_whole
+    @interrupts_deferred()
     def log_artifact(self, run_id: str, local_path: str | Path, folder: str | None = None) -> None:
         self.client.log_artifact(run_id, str(local_path), folder)
 
-    @_whole
+    @interrupts_deferred()
     def end_run(self, run_id: str, status: str = "FINISHED") -> None:
         """End a run as FINISHED, FAILED or KILLED."""
         self.client.set_terminated(run_id, status)

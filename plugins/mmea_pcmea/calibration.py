@@ -7,7 +7,7 @@ from torch import Tensor
 
 from mmea_bench.components import BuildContext, PseudoLabelReport, TrainingView
 from mmea_bench.components.pseudo_labelers import WindowedPseudoLabeler, unaligned_mutual_pairs
-from mmea_bench.data.pairs import keep_pairs, pair_keys
+from mmea_bench.data.pairs import drop_pairs, keep_pairs
 from mmea_bench.evaluation import cosine_blocks
 from mmea_pcmea.momentum import MomentumEncoder
 
@@ -85,10 +85,8 @@ class CalibratedPseudoLabeler(WindowedPseudoLabeler):
         else:
             confirmed = stable[self.memory[stable[:, 0]] == stable[:, 1]]
             self.memory[stable[:, 0]] = stable[:, 1]
-        kept, removed = self.accepted, 0
-        if self.removal:
-            still_mutual = torch.isin(pair_keys(self.accepted, n), pair_keys(self.online, n))
-            kept, removed = self.accepted[still_mutual], int((~still_mutual).sum())
-        new = confirmed[~torch.isin(pair_keys(confirmed, n), pair_keys(kept, n))]
+        kept = keep_pairs(self.accepted, self.online, n) if self.removal else self.accepted
+        new = drop_pairs(confirmed, kept, n)
+        removed = len(self.accepted) - len(kept)
         self.accepted = torch.cat([kept, new])
         return PseudoLabelReport(accepted=self.accepted, proposed=candidates, added=len(new), removed=removed)

@@ -5,7 +5,7 @@ import copy
 import torch
 from torch import Tensor, nn
 
-from mmea_bench.components import Batch, BuildContext, Embeddings, Loss, Service, TrainingView
+from mmea_bench.components import Batch, BuildContext, Embeddings, Loss, Service, TrainingView, epoch_at
 from mmea_bench.components.losses import JointContrastReplacement
 
 
@@ -94,7 +94,7 @@ class MomentumContrastLoss(Loss, MomentumEncoder, JointContrastReplacement):
         self._cached: Embeddings | None = None
 
     def setup(self, view: TrainingView) -> None:
-        self.start_epoch = max(1, round(self.ts * view.epochs))
+        self.start_epoch = epoch_at(self.ts, view.epochs)
         self.queue = torch.empty(0, self.joint_dim, device=view.device)
 
     def active(self, view: TrainingView) -> bool:
