@@ -55,6 +55,9 @@ class TrainingConfig:
     """The learning rate is divided by this from ``lr_drop_at`` on (1: constant)."""
     lr_drop_at: float = 0.5
     """Where ``lr_drop`` applies, as a fraction of the epoch budget."""
+    reset_optimizer: bool = False
+    """Re-create the optimiser at every epoch from ``lr_drop_at`` on, its moment estimates lost at every step (a
+    quirk of released MCLEA and PCMEA, whose AdamW updates become close to sign-SGD steps)."""
     amp: bool = False
     """bfloat16 autocast on CUDA."""
     audit_test_selection: bool = False

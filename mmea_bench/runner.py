@@ -154,9 +154,12 @@ class Training:
             raise UserError(f"optimizer '{settings.optimizer}' is not one of {', '.join(OPTIMIZERS)}")
         if settings.lr_drop <= 0 or not 0 <= settings.lr_drop_at < 1:
             raise UserError(f"need lr_drop > 0 and 0 <= lr_drop_at < 1, not {settings.lr_drop}, {settings.lr_drop_at}")
+        return self._new_optimizer(settings.lr)
+
+    def _new_optimizer(self, lr: float) -> torch.optim.Optimizer:
         modules = (self.model, *self.losses.values())
         trainable = [p for module in modules for p in module.parameters() if p.requires_grad]
-        return OPTIMIZERS[settings.optimizer](trainable, lr=settings.lr, weight_decay=settings.weight_decay)
+        return OPTIMIZERS[self.settings.optimizer](trainable, lr=lr, weight_decay=self.settings.weight_decay)
 
     def epoch(self, epoch: int) -> dict[str, Tensor]:
         """One optimiser step on the losses of every batch of training pairs; returns ``train_loss`` (the weighted
@@ -164,7 +167,9 @@ class Training:
         self.view.epoch = epoch
         self.model.train()
         settings = self.settings
-        if epoch == self.lr_drop_epoch and settings.lr_drop != 1:
+        if settings.reset_optimizer and epoch >= self.lr_drop_epoch:
+            self.optimizer = self._new_optimizer(settings.lr / settings.lr_drop)
+        elif epoch == self.lr_drop_epoch and settings.lr_drop != 1:
             for group in self.optimizer.param_groups:
                 group["lr"] = settings.lr / settings.lr_drop
         bfloat16 = settings.amp and self.device.type == "cuda"

@@ -40,6 +40,7 @@ def test_the_recipe_is_the_papers():
     training = config.training
     assert (training.optimizer, training.lr, training.weight_decay) == ("adamw", 5e-4, 1e-2)
     assert (training.batch_size, training.csls_k) == (512, 3)
+    assert (training.lr_drop, training.lr_drop_at) == (5.0, 0.5)  # lr / 5 where pseudo-labelling starts
 
 
 def test_mclea_trains_on_every_modality_and_logs_pseudo_label_windows(tracking_uri, experiment):
@@ -47,7 +48,7 @@ def test_mclea_trains_on_every_modality_and_logs_pseudo_label_windows(tracking_u
     assert record.outcome.modalities == MODALITIES
     assert run.data.tags["modalities"] == ",".join(MODALITIES) and run.data.tags["skipped_modalities"] == ""
     assert run.data.params["encoder.structure"] == "gat" and run.data.params["loss.ial"] == "ial"
-    assert 0.2 < run.data.metrics["test_csls_hits_at_1"] <= run.data.metrics["test_csls_hits_at_10"] <= 1
+    assert 0.1 < run.data.metrics["test_csls_hits_at_1"] <= run.data.metrics["test_csls_hits_at_10"] <= 1
     assert {f"icl_weight_{modality}" for modality in MODALITIES} <= set(run.data.metrics)
 
     client = MlflowTracker(tracking_uri, experiment).client

@@ -47,3 +47,17 @@ def test_a_profile_is_recorded_on_every_run_and_labels_its_rows(tracking_uri):
     assert "--profile published --epochs 2" in parent.data.params["command"]
     frame = api.leaderboard("profiles", tracking_uri, plots=False).board.sections[0].rows
     assert list(frame) == ["mclea --profile published"]
+
+
+def test_reset_optimizer_starts_a_fresh_optimiser_every_epoch_from_the_drop(tiny_kg):
+    settings = {"epochs": "10", "lr_drop": "5", "lr_drop_at": "0.3", "reset_optimizer": "true"}
+    training = Training(configure(get_method("gcn-align"), settings), tiny_kg,
+                        split_links(tiny_kg.links, 0.3, 0.1, seed=0), 0, torch.device("cpu"))  # fmt: skip
+    steps, rates = [], []
+    for epoch in range(1, 6):
+        training.epoch(epoch)
+        state = training.optimizer.state[training.optimizer.param_groups[0]["params"][0]]
+        steps.append(int(state["step"]))
+        rates.append(training.optimizer.param_groups[0]["lr"])
+    assert steps == [1, 2, 1, 1, 1]  # Adam's moments and step count lost at every step from epoch 3
+    assert rates == pytest.approx([0.005, 0.005, 0.001, 0.001, 0.001])

@@ -25,6 +25,7 @@ SHORT_RUNS = {
         "check_every": "4",
         "pseudo_labeler.step": "2",
         "pseudo_labeler.window": "4",
+        "lr_drop": "1",  # a constant learning rate, as then
         **ROW_AVERAGED_IAL,
     },
     "pcmea": {
@@ -38,6 +39,7 @@ SHORT_RUNS = {
         "pseudo_labeler.removal": "true",
         "loss.momentum-contrast.negatives": "cross",  # the momentum contrast of the time, now the option
         "loss.momentum-contrast.replace_joint_icl": "false",
+        "lr_drop": "1",
         **ROW_AVERAGED_IAL,
     },
 }
