@@ -20,6 +20,7 @@ import torch
 
 from mmea_bench.data import KGPair, release_split, split_links
 from mmea_bench.data.loading import DatasetSpec, load_dataset
+from mmea_bench.lifetime import end_with_parent
 from mmea_bench.methods import MethodConfig
 from mmea_bench.observer import Observer
 from mmea_bench.plugins import PluginManager, plugin_manager
@@ -105,7 +106,8 @@ class _EventObserver(Observer):
 
 
 def _work(tasks, events, threads: int) -> None:
-    """A worker process: trains the cells it takes from ``tasks`` until it takes None."""
+    """A worker process: trains the cells it takes from ``tasks`` until it takes None, or its sweep's process dies."""
+    end_with_parent()
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     torch.set_num_threads(threads)
     datasets: dict[str, KGPair] = {}

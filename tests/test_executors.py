@@ -70,7 +70,8 @@ def test_a_worker_that_dies_fails_its_run_and_the_runs_it_would_have_trained(tra
     assert errors == ["no worker process was left to train it", "the worker process died (exit code -9)"]
 
 
-def test_ctrl_c_stops_the_workers_marks_their_runs_killed_and_leaves_no_process(tmp_path):
+def sweep_in_training(tmp_path) -> tuple[subprocess.Popen, MlflowTracker, list[int]]:
+    """A two-worker sweep of endless runs, once both have been validated; with its store and worker processes."""
     store = f"sqlite:///{tmp_path / 'mlflow.db'}"
     command = [sys.executable, "-m", "mmea_bench", "run", "gcn-align", "--dataset", TINY_SPEC, "--ratios", "0.2,0.5",
                "--epochs", "100000", "--workers", "2", "--tracking-uri", store, "--experiment", "stop"]  # fmt: skip
@@ -84,6 +85,21 @@ def test_ctrl_c_stops_the_workers_marks_their_runs_killed_and_leaves_no_process(
             break
     workers = descendants(sweep.pid)
     assert len(workers) >= 2
+    return sweep, tracker, workers
+
+
+def test_workers_end_when_their_sweep_is_killed(tmp_path):
+    sweep, _, workers = sweep_in_training(tmp_path)
+    sweep.kill()  # no handler runs: the workers learn it from the kernel
+    sweep.communicate(timeout=60)
+    deadline = time.monotonic() + 30
+    while [pid for pid in workers if alive(pid)] and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert [pid for pid in workers if alive(pid)] == []
+
+
+def test_ctrl_c_stops_the_workers_marks_their_runs_killed_and_leaves_no_process(tmp_path):
+    sweep, tracker, workers = sweep_in_training(tmp_path)
     sweep.send_signal(signal.SIGINT)
     output, _ = sweep.communicate(timeout=60)
     assert sweep.returncode != 0, output

@@ -203,10 +203,15 @@ def test_the_text_a_method_reads_is_embedded_before_it_trains_and_only_missing_t
     assert {"relation_text", "attribute_text"} <= set(kg.features)
     assert kg.feature_masks["relation_text"].float().mean() > 0.9
 
-    caplog.clear()
     folder = id_layout(tmp_path / "pair", relations=())  # relation ids only: no relation names to embed
-    with caplog.at_level(logging.WARNING):
-        result = api.run(["pcmea"], [str(folder)], [0.34], epochs=1, valid_fraction=0.33, tracking_uri=tracking_uri,
-                         experiment=experiment)  # fmt: skip
-    assert result.runs[0].status == "FINISHED", result.runs[0].error
-    assert "no 'relation_text' text features; using its bag of words alone" in caplog.text
+    attention = {"encoder.relation": "relation-text-attention", "encoder.attribute": "attribute-text-attention"}
+    for settings, without, warning in [
+        ({}, (), "running without the relation_text modality: pair has no 'relation_text' features"),
+        (attention, ("relation_text", "attribute_text"), "no 'relation_text' text features; using its bag of words"),
+    ]:
+        caplog.clear()
+        with caplog.at_level(logging.WARNING):
+            result = api.run(["pcmea"], [str(folder)], [0.34], epochs=1, valid_fraction=0.33, settings=settings,
+                             without=without, tracking_uri=tracking_uri, experiment=experiment)  # fmt: skip
+        assert result.runs[0].status == "FINISHED", result.runs[0].error
+        assert warning in caplog.text

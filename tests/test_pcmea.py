@@ -2,7 +2,7 @@ import pytest
 
 from mmea_bench import api
 from mmea_bench.errors import UserError
-from mmea_bench.methods import configure, get_method
+from mmea_bench.methods import ComponentSpec, configure, get_method
 from mmea_bench.tracking.mlflow_tracker import MlflowTracker
 from tests.conftest import TINY_SPEC
 
@@ -32,6 +32,16 @@ def test_pcmea_trains_every_mechanism_and_logs_them(tracking_uri, experiment):
     accepted = {m.step: m.value for m in client.get_metric_history(record.run_id, "pseudo_accepted")}
     precision = [m.step for m in client.get_metric_history(record.run_id, "pseudo_precision_accepted")]
     assert accepted[5] == 0 and 5 not in precision  # an empty set has no precision (not 0)
+
+
+def test_the_recipe_adds_relation_and_attribute_text_as_two_modalities_to_mcleas():
+    pcmea, mclea = configure(get_method("pcmea")), configure(get_method("mclea"))
+    assert pcmea.encoders == mclea.encoders | {
+        "relation_text": ComponentSpec("text-plm", {"field": "relation_text", "dim": 100, "missing": "random"}),
+        "attribute_text": ComponentSpec("text-plm", {"field": "attribute_text", "dim": 100, "missing": "random"}),
+    }
+    assert pcmea.losses["mi"].params["critic"] == "trained" and pcmea.losses["mi"].params["critic_steps"] == 2
+    assert pcmea.training == mclea.training
 
 
 @pytest.mark.parametrize(

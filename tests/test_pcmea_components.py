@@ -1,3 +1,5 @@
+import math
+
 import pytest
 import torch
 from torch import nn
@@ -31,18 +33,76 @@ def test_the_mine_bound_is_higher_for_dependent_than_for_independent_inputs():
     assert train_bound(modality, dependent) > 1.0 > train_bound(modality, independent)
 
 
-def test_the_mi_loss_trains_its_estimators_and_reports_estimates(tiny_kg):
+def mi_batch(kg, dims, generator):
+    embeddings = {m: torch.randn(kg.num_entity_total, d, generator=generator, requires_grad=True) for m, d in dims}
+    embeddings["joint"] = torch.cat(list(embeddings.values()), dim=1)
+    return Batch(kg.links[:32], embeddings, view=None), embeddings
+
+
+def test_the_mi_loss_with_shared_steps_trains_critics_and_encoders_together(tiny_kg):
     context = BuildContext(tiny_kg.graphs(), {"image": 4, "name": 4}, joint_dim=8)
-    loss = MutualInformationLoss(context, hidden=16)
-    embeddings = {"image": torch.randn(tiny_kg.num_entity_total, 4, requires_grad=True)}
-    embeddings["name"] = torch.randn(tiny_kg.num_entity_total, 4)
-    embeddings["joint"] = torch.cat([embeddings["image"], embeddings["name"]], dim=1)
-    value = loss(Batch(tiny_kg.links[:32], embeddings, view=None))
+    loss = MutualInformationLoss(context, hidden=16, critic_steps=0)
+    batch, embeddings = mi_batch(tiny_kg, [("image", 4), ("name", 4)], torch.Generator().manual_seed(0))
+    value = loss(batch)
     value.backward()
     assert value.shape == ()
     assert embeddings["image"].grad.abs().sum() > 0
-    assert all(p.grad is not None for p in loss.estimators.parameters())
+    assert all(p.requires_grad and p.grad is not None for p in loss.estimators.parameters())
     assert set(loss.on_check(None)) == {"mi_image", "mi_name"}
+
+
+def test_trained_critics_step_on_their_own_and_stay_out_of_the_shared_optimiser(tiny_kg):
+    context = BuildContext(tiny_kg.graphs(), {"image": 4}, joint_dim=4)
+    loss = MutualInformationLoss(context, hidden=16, critic_steps=3)
+    before = [p.clone() for p in loss.estimators.parameters()]
+    batch, embeddings = mi_batch(tiny_kg, [("image", 4)], torch.Generator().manual_seed(0))
+    second = Batch(tiny_kg.links[32:64], embeddings, view=None)
+    (loss(batch) + loss(second)).backward()  # the critics step between the batches, before the encoders' backward
+    assert not any(p.requires_grad for p in loss.parameters())  # the runner's optimiser takes none of them
+    assert all(not torch.equal(old, new) for old, new in zip(before, loss.estimators.parameters(), strict=True))
+    assert embeddings["image"].grad.abs().sum() > 0  # the encoders raise the bound through the critic
+    loss.eval()
+    after = [p.clone() for p in loss.estimators.parameters()]
+    loss(batch)
+    assert all(torch.equal(old, new) for old, new in zip(after, loss.estimators.parameters(), strict=True))
+
+
+def test_critics_trained_on_some_entities_estimate_dependence_on_held_out_ones(tiny_kg):
+    generator = torch.Generator().manual_seed(3)
+    joint = nn.functional.normalize(torch.randn(600, 8, generator=generator), dim=1)
+    dependent = nn.functional.normalize(joint[:, :4] + 0.05 * torch.randn(600, 4, generator=generator), dim=1)
+    independent = nn.functional.normalize(torch.randn(600, 4, generator=generator), dim=1)
+    context = BuildContext(tiny_kg.graphs(), {"dependent": 4, "independent": 4}, joint_dim=8)
+    torch.manual_seed(0)
+    loss = MutualInformationLoss(context, hidden=32, critic_steps=1, critic_lr=0.01)
+    vectors = {"dependent": dependent, "independent": independent}
+
+    def held_out(modality):
+        with torch.no_grad():
+            scores = loss.estimators[modality].pair_scores(vectors[modality][400:], joint[400:], shift=17)
+        return float(donsker_varadhan(*scores))
+
+    start = held_out("dependent")
+    for _ in range(300):
+        loss.train_critics({m: v[:400] for m, v in vectors.items()}, joint[:400])
+    assert held_out("dependent") > start + 0.5 and held_out("dependent") > 0.5
+    assert abs(held_out("independent")) < 0.2
+
+
+def test_the_released_critic_keeps_its_random_weights_and_scores_aligned_pairs_only(tiny_kg):
+    context = BuildContext(tiny_kg.graphs(), {"image": 4}, joint_dim=4)
+    loss = MutualInformationLoss(context, hidden=10, critic="released")
+    before = [p.clone() for p in loss.estimators.parameters()]
+    batch, embeddings = mi_batch(tiny_kg, [("image", 4)], torch.Generator().manual_seed(0))
+    value = loss(batch)
+    value.backward()
+    assert value >= 0  # mean T - log mean e^T over the same pairs is <= 0 (Jensen): the term is its negative
+    scores = loss.estimators["image"](*(nn.functional.normalize(batch.rows(m), dim=1) for m in ("image", "joint")))
+    torch.testing.assert_close(value, -(scores.mean() - scores.exp().mean().log()) / math.log(2))
+    assert all(torch.equal(old, new) for old, new in zip(before, loss.estimators.parameters(), strict=True))
+    assert embeddings["image"].grad.abs().sum() > 0
+    with pytest.raises(ValueError, match="critic must be one of trained, released"):
+        MutualInformationLoss(context, critic="fixed")
 
 
 def test_the_momentum_copy_moves_by_one_minus_kappa_of_the_gap():

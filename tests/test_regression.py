@@ -39,6 +39,9 @@ SHORT_RUNS = {
         "pseudo_labeler.removal": "true",
         "loss.momentum-contrast.negatives": "cross",  # the momentum contrast of the time, now the option
         "loss.momentum-contrast.replace_joint_icl": "false",
+        "loss.mi.critic_steps": "0",  # critics stepping with the encoders, as then
+        "encoder.relation": "relation-text-attention",  # text attention, as then (the tiny pair has no text)
+        "encoder.attribute": "attribute-text-attention",
         "lr_drop": "1",
         **ROW_AVERAGED_IAL,
     },

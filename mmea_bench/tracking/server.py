@@ -1,6 +1,5 @@
 """The MLflow UI over a tracking store: ``mlflow server`` on 127.0.0.1, started, waited for and stopped whole."""
 
-import ctypes
 import os
 import signal
 import socket
@@ -12,6 +11,7 @@ import urllib.request
 from urllib.parse import quote, urlencode
 
 from mmea_bench.errors import UserError
+from mmea_bench.lifetime import end_with_parent
 
 HOST = "127.0.0.1"
 SERVER_START_SECONDS = 180
@@ -24,15 +24,8 @@ TRAINING_RUNS_VIEW = {
 """URL state of the MLflow runs page listing every training run flat (sorted by name, not nested under sweeps)."""
 STOP_SECONDS = 5
 """How long the server gets to stop after SIGTERM before SIGKILL ends its process group."""
-PR_SET_PDEATHSIG = 1
 SERVER_ENVIRONMENT = {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
 """Browsing runs needs no background job workers (about eight processes); the user's environment overrides this."""
-
-
-def _stop_with_parent() -> None:
-    """In the server process (Linux): SIGTERM when ``mmea-bench ui`` dies, however it dies."""
-    if sys.platform == "linux":
-        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 class MlflowServer:
@@ -54,7 +47,7 @@ class MlflowServer:
             stderr=subprocess.STDOUT,
             env=environment,
             start_new_session=True,
-            preexec_fn=_stop_with_parent,
+            preexec_fn=end_with_parent,
         )
         try:
             self._wait_until_ready()

@@ -56,5 +56,5 @@ def relation_text_encoder(context: BuildContext, top: int = 1000, dim: int = 100
 
 @reads_features("attribute_text")
 def attribute_text_encoder(context: BuildContext, top: int = 1000, dim: int = 100) -> BagOfWordsTextAttention:
-    """Attribute bag-of-words attending to the entity's attribute name/value embeddings (``attribute_text``)."""
+    """Attribute bag-of-words attending to the entity's attribute-name embeddings (``attribute_text``)."""
     return BagOfWordsTextAttention(AttributeBagOfWords(context, top, dim), context, "attribute_text", dim)
