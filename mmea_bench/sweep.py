@@ -75,10 +75,16 @@ class SweepPlan:
     """Torch threads of each worker process (0: torch's default, in this process)."""
     fold: int = 0
     """0: the seeded split at each of ``ratios``; N: the datasets' own N-th split (``--split release:N``)."""
+    first_seed: int = 0
+    """The cells' seeds are ``first_seed`` to ``first_seed + seeds - 1``."""
 
     @property
     def size(self) -> int:
         return len(self.configs) * len(self.datasets) * len(self.ratios) * self.seeds
+
+    @property
+    def seed_range(self) -> range:
+        return range(self.first_seed, self.first_seed + self.seeds)
 
     def cells(self, datasets: dict[str, KGPair] | None = None) -> list[Cell]:
         """Every cell, dataset by dataset, then method, seed ratio and seed. With a release split, each dataset's
@@ -86,7 +92,7 @@ class SweepPlan:
         grid = []
         for spec in self.datasets:
             ratios = [self._release_ratio(datasets[spec.cache_key])] if self.fold else self.ratios
-            grid += [(c, spec, r, s) for c in self.configs.values() for r in ratios for s in range(self.seeds)]
+            grid += [(c, spec, r, s) for c in self.configs.values() for r in ratios for s in self.seed_range]
         return [
             Cell(index, config, spec, ratio, seed, self.valid_fraction, self.device, self.fold)
             for index, (config, spec, ratio, seed) in enumerate(grid)
@@ -99,7 +105,7 @@ class SweepPlan:
 def sweep_command(
     methods: Sequence[str], datasets: Sequence[str], ratios: Sequence[float], seeds: int, epochs: int | None,
     settings: dict[str, Any], without: Sequence[str], split: str, valid_fraction: float, experiment: str,
-    profile: str = EQUAL_PROFILE,
+    profile: str = EQUAL_PROFILE, first_seed: int = 0,
 ) -> str:  # fmt: skip
     """The ``mmea-bench run`` command of a sweep, as another user can run it: no tracking store, no local path
     (a folder dataset inside the working directory relative to it, under the home folder from ``~``)."""
@@ -108,6 +114,7 @@ def sweep_command(
         words += ["--dataset", _portable(text)]
     words += ["--ratios", ",".join(f"{ratio:g}" for ratio in ratios)] if split == "seeded" else ["--split", split]
     words += ["--seeds", str(seeds)] if seeds != 1 else []
+    words += ["--first-seed", str(first_seed)] if first_seed else []
     words += ["--profile", profile] if profile != EQUAL_PROFILE else []
     words += ["--epochs", str(epochs)] if epochs is not None else []
     words += [word for key, value in settings.items() for word in ("--set", f"{key}={value}")]
@@ -155,6 +162,7 @@ def plan_sweep(
     ratios: Sequence[float] = (0.2,),
     seeds: int = 1,
     *,
+    first_seed: int = 0,
     epochs: int | None = None,
     settings: dict[str, Any] | None = None,
     without: Sequence[str] = (),
@@ -173,10 +181,13 @@ def plan_sweep(
     (None: as many as there are cores, at most one per cell, or one on a GPU); 1 trains them one after another in
     this process. ``split``: ``seeded`` (ours, at each ratio), ``release`` or ``release:N`` (the datasets' own).
     ``profile``: ``equal`` (each recipe as it stands) or a schedule the methods name (``published``).
+    ``first_seed``: the seeds are ``first_seed`` onwards (to re-run or add seeds of an earlier sweep).
     """
     fold = parse_split(split)
     ratios = [0.0] if fold else ratios
     _check_grid(seeds, workers, [] if fold else ratios, valid_fraction)
+    if first_seed < 0:
+        raise UserError(f"--first-seed must be at least 0, not {first_seed}")
     if workers is None and resolve_device(device).type == "cuda":
         workers = 1  # one device: its runs take turns
     resolve_device(device)
@@ -185,13 +196,14 @@ def plan_sweep(
     for spec in specs:
         spec.typed_params(plugins)
     command = sweep_command(methods, datasets, ratios, seeds, epochs, settings or {}, without, split, valid_fraction,
-                            experiment, profile)  # fmt: skip
+                            experiment, profile, first_seed)  # fmt: skip
     params = {
         "command": command,
         "methods": ",".join(configs),
         "datasets": ",".join(spec.label for spec in specs),
         "ratios": split if fold else ",".join(str(r) for r in ratios),
         "seeds": seeds,
+        "first_seed": first_seed,
         "epochs": epochs if epochs is not None else "method default",
         "settings": json.dumps(settings or {}),
         "without": ",".join(without),
@@ -206,7 +218,7 @@ def plan_sweep(
     plan = SweepPlan(configs, specs, list(ratios), seeds, device, valid_fraction, tracking_uri, experiment, params)
     plan.workers = 1 if local else min(workers or usable_cores(), plan.size)
     plan.threads = max(1, usable_cores() // plan.workers) if plan.workers > 1 else 0
-    plan.fold = fold
+    plan.fold, plan.first_seed = fold, first_seed
     return plan
 
 

@@ -60,6 +60,24 @@ def test_a_sweep_of_two_methods_and_two_ratios_is_recorded_in_mlflow(register_pl
     assert parent.info.status == "FINISHED" and parent.data.tags["mmea_bench.kind"] == "sweep"
 
 
+def test_first_seed_adds_the_later_seeds_of_a_sweep_exactly_as_it_would_have_run_them(tracking_uri, experiment):
+    def runs(*arguments):
+        options = ["--dataset", TINY_SPEC, "--epochs", "3", "--workers", "1", "--tracking-uri", tracking_uri]
+        result = invoke("run", "gcn-align", *options, "--experiment", experiment, *arguments)
+        assert result.exit_code == 0, result.output
+        frame = recorded_runs(MlflowTracker(tracking_uri, experiment))
+        return frame[frame["run_id"].isin(set(frame["run_id"]) - seen)]
+
+    seen: set[str] = set()
+    whole = runs("--seeds", "3")
+    seen |= set(whole["run_id"])
+    later = runs("--seeds", "2", "--first-seed", "1")
+    assert sorted(later["seed"]) == [1, 2]
+    metrics = ["test_csls_hits_at_1", "test_csls_mrr"]
+    same_seeds = whole[whole["seed"] != 0].sort_values("seed")[metrics].to_numpy()
+    assert (later.sort_values("seed")[metrics].to_numpy() == same_seeds).all()
+
+
 @pytest.mark.parametrize(
     ("arguments", "message"),
     [
@@ -68,6 +86,7 @@ def test_a_sweep_of_two_methods_and_two_ratios_is_recorded_in_mlflow(register_pl
         (["run", "gcn-align", "--ratios", "1.2"], "--ratios: 1.2 is outside (0, 1)"),
         (["run", "gcn-align", "--ratios", "a,b"], "--ratios a,b: expected numbers"),
         (["run", "gcn-align", "--seeds", "0"], "--seeds must be at least 1"),
+        (["run", "gcn-align", "--first-seed", "-1"], "--first-seed must be at least 0"),
         (
             ["run", "gcn-align", "--set", "lrr=0.1"],
             "unknown --set key for method 'gcn-align' 'lrr'. Did you mean 'lr'?",

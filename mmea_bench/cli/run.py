@@ -92,6 +92,7 @@ class SweepProgress(Observer):
     "OpenEA's fold N), to compare with published figures.",
 )
 @click.option("--seeds", default=1, show_default=True, help="Seeds per cell (0, 1, ...: split and initialisation).")
+@click.option("--first-seed", default=0, show_default=True, help="The first seed (to add seeds to an earlier sweep).")
 @click.option(
     "--profile",
     default="equal",
@@ -120,7 +121,7 @@ class SweepProgress(Observer):
     show_default=True,
     help="Print Hits@1/10 and MRR by the selection scorer in one table, or every metric and scorer.",
 )
-def run(methods, datasets, ratios, split, seeds, profile, epochs, settings, without, device, tracking_uri,
+def run(methods, datasets, ratios, split, seeds, first_seed, profile, epochs, settings, without, device, tracking_uri,
         experiment, valid_fraction, workers, tables):  # fmt: skip
     """Train and evaluate METHODS on every dataset, seed ratio and seed; record each run in MLflow."""
     from mmea_bench import api
@@ -130,6 +131,7 @@ def run(methods, datasets, ratios, split, seeds, profile, epochs, settings, with
         datasets,
         _ratios(ratios, split),
         seeds,
+        first_seed=first_seed,
         epochs=epochs,
         settings=parse_assignments("--set", settings),
         without=without,
