@@ -9,18 +9,18 @@ def mclea() -> Method:
     its per-modality terms by learned uncertainty weights), and mutual nearest neighbours as pseudo-labels in the
     second half of training, checked every 5 epochs and accepted after a 50-epoch window.
 
-    Fidelity (released code: github.com/lzxlin/MCLEA). Follows it: the encoders, fusion, temperatures (icl 0.1, ial
-    4.0, KL from the detached joint to each modality), AdamW at 5e-4 with weight decay 0.01, batches of 512, one
-    optimiser step per epoch, the pseudo-label schedule relative to the budget, CSLS with k = 3; ``--profile
-    published`` gives its schedule (1,000 epochs, pseudo-labels from 500, learning rate / 5 from there, checks every
-    50 epochs). ial as released: averaged over every element of the batch's similarity matrix and weighted 0.01 (its
-    zoom of 0.1 applied twice), which makes it about 1e-5 of a row-averaged KL (``--set loss.ial.reduction=rows
-    --set loss.ial.weight=1`` for that). Deviates: 300 epochs by default (``--profile equal``, one CPU-sized budget
-    for every method); uncertainty weighting as 1/(2 sigma^2) L + log sigma (released: 1/sigma^2 L + 2 log sigma,
-    the same optimum at twice the scale), the outer zoom also scaling the ial terms' log sigma; from epoch 500 the
-    released code re-creates AdamW every epoch (its state reset at every step), which is not reproduced; mutual
-    neighbours by cosine on the eval-mode embedding (released: squared L2, in train mode with dropout); checkpoints
-    chosen on validation, never on test.
+    Fidelity (released code: github.com/lzxlin/MCLEA). Follows it: the encoders, fusion, temperatures (icl 0.1, ial 4.0,
+    KL from the detached joint to each modality), AdamW at 5e-4 with weight decay 0.01, batches of 512, one optimiser
+    step per epoch, the pseudo-label schedule relative to the budget with the learning rate divided by 5 where it
+    starts, CSLS with k = 3; ``--profile published`` gives its schedule (1,000 epochs, pseudo-labels and the lower rate
+    from 500, evaluation every 50 epochs). ial as released: averaged over every element of the batch's similarity matrix
+    and weighted 0.01 (its zoom of 0.1 applied twice), which makes it about 1e-5 of a row-averaged KL (``--set
+    loss.ial.reduction=rows --set loss.ial.weight=1`` for that). Deviates: 300 epochs by default (``--profile equal``,
+    one CPU-sized budget for every method); uncertainty weighting as 1/(2 sigma^2) L + log sigma (released: 1/sigma^2 L
+    + 2 log sigma, the same optimum at twice the scale), the outer zoom also scaling the ial terms' log sigma; from
+    epoch 500 the released code re-creates AdamW every epoch (its state reset at every step): not by default, ``--set
+    reset_optimizer=true`` reproduces it; mutual neighbours by cosine on the eval-mode embedding (released: squared L2,
+    in train mode with dropout); checkpoints chosen on validation, never on test.
     """
     return Method(
         name="mclea",
