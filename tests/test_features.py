@@ -11,6 +11,7 @@ from mmea_bench import api
 from mmea_bench.cli import cli
 from mmea_bench.data.cache import FeatureCache, write_atomically
 from mmea_bench.data.loading import DatasetSpec, load_dataset
+from mmea_bench.features import TEXT_FIELDS
 from mmea_bench.features.compute import provide_texts
 from mmea_bench.features.text import SentenceEncoder, readable
 from tests.test_datasets import KG1, KG2, id_layout, write
@@ -75,13 +76,12 @@ def test_text_features_are_computed_cached_and_attached_when_the_dataset_loads(n
     relations = encoder.encode(["capital of", "born in", "location capital", "people birth place"])
     # KG1 entity 1 (file id 1) heads 'bornIn' (1 -> 7) and tails 'capitalOf' (0 -> 1).
     assert torch.allclose(kg.features["relation_text"][1], relations[[0, 1]].mean(0), atol=1e-5)
-    attributes = encoder.encode(["population"])
+    attributes = encoder.encode(["population", "population 2100000"])
     assert torch.allclose(kg.features["attribute_text"][0], attributes[0], atol=1e-5)
+    assert torch.allclose(kg.features["attribute_value_text"][0], attributes[1], atol=1e-5)
 
     cached = FeatureCache(str(folder.resolve()))
-    assert cached.active() == {"name": "all-MiniLM-L6-v2", "relation_text": "all-MiniLM-L6-v2"} | {
-        "attribute_text": "all-MiniLM-L6-v2"
-    }
+    assert cached.active() == dict.fromkeys(TEXT_FIELDS, "all-MiniLM-L6-v2")
     assert not list(cached.folder.rglob("*.partial"))
 
 

