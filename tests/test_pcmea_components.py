@@ -290,3 +290,23 @@ def test_momentum_contrast_is_zero_before_ts_and_contrasts_after(tiny_kg):
     assert view.model.joint.grad.abs().sum() > 0
     with pytest.raises(ValueError):
         MomentumContrastLoss(BuildContext(graphs), kappa=1.5)
+
+
+def test_a_text_modality_follows_its_text_and_trains_its_projection(tiny_kg):
+    from dataclasses import replace
+
+    from mmea_bench.components.encoders import text_plm_encoder
+
+    text = torch.randn(tiny_kg.num_entity_total, 12, generator=torch.Generator().manual_seed(0))
+    known = torch.rand(tiny_kg.num_entity_total, generator=torch.Generator().manual_seed(1)) > 0.2
+    graphs = replace(tiny_kg, features={"relation_text": text}, feature_masks={"relation_text": known}).graphs()
+    torch.manual_seed(0)
+    encoder = text_plm_encoder(BuildContext(graphs), field="relation_text", dim=6)
+    entities = torch.nonzero(known).squeeze(1)[:10]
+    output = encoder.rows(entities)
+    output.square().sum().backward()
+    assert output.shape == (10, 6) and encoder.linear.weight.grad.abs().sum() > 0
+    with torch.no_grad():
+        encoder.features[entities[0]] += 1.0  # another text for one entity changes its vector and only its
+        changed = encoder.rows(entities)
+    assert not torch.allclose(changed[0], output[0]) and torch.allclose(changed[1:], output[1:])
