@@ -22,9 +22,11 @@ from mmea_bench.runner import resolve_device
 from mmea_bench.tracking import DEFAULT_EXPERIMENT, RUN_KIND_TAG, open_tracker
 
 
-def _check_grid(seeds: int, workers: int | None, ratios: Sequence[float], valid_fraction: float) -> None:
+def _check_grid(seeds: int, first_seed: int, workers: int | None, ratios: Sequence[float], valid_fraction: float):
     if seeds < 1:
         raise UserError(f"--seeds must be at least 1, not {seeds}")
+    if first_seed < 0:
+        raise UserError(f"--first-seed must be at least 0, not {first_seed}")
     if workers is not None and workers < 1:
         raise UserError(f"--workers must be at least 1, not {workers}")
     for ratio in ratios:
@@ -185,16 +187,12 @@ def plan_sweep(
     """
     fold = parse_split(split)
     ratios = [0.0] if fold else ratios
-    _check_grid(seeds, workers, [] if fold else ratios, valid_fraction)
-    if first_seed < 0:
-        raise UserError(f"--first-seed must be at least 0, not {first_seed}")
+    _check_grid(seeds, first_seed, workers, [] if fold else ratios, valid_fraction)
     if workers is None and resolve_device(device).type == "cuda":
         workers = 1  # one device: its runs take turns
     resolve_device(device)
     configs = plan_methods(methods, settings or {}, without, epochs, plugins, profile)
-    specs = [DatasetSpec.parse(text) for text in datasets]
-    for spec in specs:
-        spec.typed_params(plugins)
+    specs = _parse_datasets(datasets, plugins)
     command = sweep_command(methods, datasets, ratios, seeds, epochs, settings or {}, without, split, valid_fraction,
                             experiment, profile, first_seed)  # fmt: skip
     params = {
@@ -220,6 +218,14 @@ def plan_sweep(
     plan.threads = max(1, usable_cores() // plan.workers) if plan.workers > 1 else 0
     plan.fold, plan.first_seed = fold, first_seed
     return plan
+
+
+def _parse_datasets(datasets: Sequence[str], plugins: PluginManager) -> list[DatasetSpec]:
+    """Each dataset's spec, its name and parameters checked against the registered datasets."""
+    specs = [DatasetSpec.parse(text) for text in datasets]
+    for spec in specs:
+        spec.typed_params(plugins)
+    return specs
 
 
 def execute(plan: SweepPlan, observer: Observer | None = None, plugins: PluginManager = plugin_manager) -> SweepResult:
