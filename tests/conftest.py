@@ -1,4 +1,5 @@
 import os
+import signal
 import subprocess
 import uuid
 from pathlib import Path
@@ -14,6 +15,14 @@ TINY = {"entities": 400}
 """A synthetic pair small enough to train in about a second."""
 TINY_SPEC = "synthetic:entities=400"
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def interrupts_as_from_a_terminal():
+    """Ctrl-C as a terminal delivers it, to this process and the ones it starts, even where the tests were started
+    with SIGINT ignored (a background job of a non-interactive shell passes that on): the interrupt tests send it."""
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture(scope="session", autouse=True)
