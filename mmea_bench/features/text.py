@@ -104,32 +104,30 @@ def entity_texts(kg: KGPair, field: str) -> EntityTexts | None:
         relations = kg.triples[:, 1].repeat(2)
         pairs = torch.unique(torch.stack([entities, relations]), dim=1)
         return _distinct(pairs[0].tolist(), [names[relation] for relation in pairs[1].tolist()])
-    if field == "attribute_text":
-        if kg.attributes is None or not len(kg.attributes):
+    if field in ("attribute_text", "attribute_value_text"):
+        with_values = field == "attribute_value_text"
+        if kg.attributes is None or not len(kg.attributes) or (with_values and not kg.attribute_values):
             return None
         names = [readable(name) for name in kg.attribute_names]
-        return _distinct(kg.attributes[:, 0].tolist(), [names[attribute] for attribute in kg.attributes[:, 1].tolist()])
-    if field == "attribute_value_text":
-        if kg.attributes is None or not len(kg.attributes) or not kg.attribute_values:
-            return None
-        names = [readable(name) for name in kg.attribute_names]
-        rows = zip(kg.attributes[:, 1].tolist(), kg.attribute_values, strict=True)
-        return _distinct(kg.attributes[:, 0].tolist(), [f"{names[a]} {value}".strip() for a, value in rows])
+        texts = [names[attribute] for attribute in kg.attributes[:, 1].tolist()]
+        if with_values:
+            texts = [f"{text} {value}".strip() for text, value in zip(texts, kg.attribute_values, strict=True)]
+        return _distinct(kg.attributes[:, 0].tolist(), texts)
     raise UserError(f"unknown text field '{field}'; fields: {', '.join(TEXT_FIELDS)}")
 
 
 def text_source(kg: KGPair, field: str) -> str | None:
     """A digest of what ``entity_texts(kg, field)`` is computed from (a cached entry records it), or None for a field
     that is not computed from the dataset's text."""
+
+    def attributes() -> list:
+        return ["\n".join(kg.attribute_names), _bytes(kg.attributes)]
+
     parts = {
         "name": lambda: ["\n".join(kg.entity_names or [])],
         "relation_text": lambda: ["\n".join(kg.relation_names or []), _bytes(kg.triples)],
-        "attribute_text": lambda: ["\n".join(kg.attribute_names), _bytes(kg.attributes)],
-        "attribute_value_text": lambda: [
-            "\n".join(kg.attribute_names),
-            _bytes(kg.attributes),
-            "\n".join(kg.attribute_values or []),
-        ],
+        "attribute_text": attributes,
+        "attribute_value_text": lambda: [*attributes(), "\n".join(kg.attribute_values or [])],
     }.get(field)
     if parts is None:
         return None
