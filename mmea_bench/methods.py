@@ -95,6 +95,11 @@ class MethodConfig:
     without: tuple[str, ...] = ()
     profile: str = EQUAL_PROFILE
 
+    @property
+    def training_free(self) -> bool:
+        """No loss: nothing to train (name-match); the model as built is evaluated."""
+        return not self.losses
+
     def flat(self) -> dict[str, Any]:
         """Every setting under its ``--set`` key."""
         settings: dict[str, Any] = asdict(self.training)
@@ -132,6 +137,7 @@ def get_method(name: str, plugins: PluginManager = plugin_manager) -> Method:
 
 
 def _without(method: Method, without: tuple[str, ...]) -> Method:
+    trained = bool(method.losses)
     method = copy.deepcopy(method)
     for name in without:
         if name in method.encoders:
@@ -145,7 +151,7 @@ def _without(method: Method, without: tuple[str, ...]) -> Method:
             raise unknown_name(f"--without part of method '{method.name}'", name, options)
     if not method.encoders:
         raise UserError(f"--without {', '.join(without)} leaves method '{method.name}' with no encoder")
-    if not method.losses:
+    if trained and not method.losses:
         raise UserError(f"--without {', '.join(without)} leaves method '{method.name}' with no loss")
     return method
 

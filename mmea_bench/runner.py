@@ -137,7 +137,7 @@ class Training:
         self.valid, self.test = split.valid.to(device), split.test.to(device)
         seeds = split.train.to(device).clone()  # its own storage: the split's tensors are views of all links
         self.view = TrainingView(graphs, seeds, self.model, device, self.settings.epochs, self.assembly.components)
-        self.optimizer = self._optimizer()
+        self.optimizer = None if config.training_free else self._optimizer()
         self.lr_drop_epoch = epoch_at(self.settings.lr_drop_at, self.settings.epochs)
         for component in self.assembly.components:
             component.setup(self.view)
@@ -280,9 +280,11 @@ def train(
     """Train ``config`` on ``kg``'s training seeds, select on validation, and evaluate the test links once."""
     observer = observer or Observer()
     target = resolve_device(device)
-    epochs = config.training.epochs
+    epochs = 0 if config.training_free else config.training.epochs
     with deterministic_on_cpu(target):
         training = Training(config, kg, split, seed, target, plugins)
+        if not epochs:  # nothing to train: one check selects the model as built
+            observer.metrics_logged(training.check(0, {})[0], 0)
         latest: dict[str, float] = {}
         epoch = 0
         for epoch in range(1, epochs + 1):

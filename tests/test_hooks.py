@@ -87,14 +87,14 @@ def test_hook_register_encoders(register_plugin, tiny_kg):
     recording = Recording(GCNEncoder)
     register_recording("encoder", recording, register_plugin)
     train_tiny(tiny_kg, {"encoder.extra": "recorded", "encoder.extra.dim": "4"})
-    recording.assert_called_as_documented("encoder", {"dim": 4, "layers": 2, "dropout": 0.0})
+    recording.assert_called_as_documented("encoder", {"dim": 4, "layers": 2, "dropout": 0.0, "hidden": 0})
 
 
 def test_hook_register_fusions(register_plugin, tiny_kg):
     recording = Recording(WeightedConcat)
     register_recording("fusion", recording, register_plugin)
     train_tiny(tiny_kg, {"fusion": "recorded", "fusion.normalize": "false"})
-    recording.assert_called_as_documented("fusion", {"normalize": False})
+    recording.assert_called_as_documented("fusion", {"normalize": False, "detach": False})
 
 
 def test_hook_register_losses(register_plugin, tiny_kg):

@@ -27,7 +27,7 @@ def test_a_pseudo_labeler_can_be_switched_on_with_its_parameters_in_any_order():
 def test_a_new_modality_can_be_added_by_naming_its_encoder():
     config = configure(get_method("gcn-align"), {"encoder.image": "image", "encoder.image.missing": "learned"})
     assert list(config.encoders) == ["structure", "attribute", "image"]
-    assert config.encoders["image"].params == {"dim": 100, "missing": "learned"}
+    assert config.encoders["image"].params == {"dim": 100, "missing": "learned", "normalize": False}
 
 
 def test_without_drops_modalities_and_losses():

@@ -1,5 +1,6 @@
 """MCLEA (Lin et al., COLING 2022): multi-modal contrastive learning for entity alignment."""
 
+from mmea_baselines import eva
 from mmea_bench.hookspecs import hookimpl
 from mmea_bench.methods import ComponentSpec, Method
 
@@ -39,25 +40,10 @@ def mclea() -> Method:
             "ial": ComponentSpec("ial", {"temperature": 4.0, "reduction": "elements"}, weight=0.01),
         },
         pseudo_labeler=ComponentSpec("mutual-nn", {"start": 0.5, "step": 5, "window": 50}),
-        training={
-            "epochs": 300,
-            "lr": 5e-4,
-            "weight_decay": 1e-2,
-            "optimizer": "adamw",
-            "batch_size": 512,
-            "csls_k": 3,
-            "check_every": 10,
-            "lr_drop": 5.0,
-            "lr_drop_at": 0.5,
-        },
+        training=eva.TRAINING | {"batch_size": 512},
         reference="Lin et al. 2022, Multi-modal Contrastive Representation Learning for Entity Alignment",
-        profiles={"published": PUBLISHED},
+        profiles={"published": eva.PUBLISHED},
     )
-
-
-PUBLISHED = {"epochs": "1000", "check_every": "50"}
-"""The released MCLEA schedule: 1,000 epochs (iterative learning and the learning rate / 5 from epoch 500, checks
-every 5 epochs in 50-epoch windows, as the recipe has them); evaluated every 50 epochs."""
 
 
 @hookimpl

@@ -53,10 +53,11 @@ class StructureEncoder(Encoder):
 class GraphConvolution(nn.Module):
     """One graph convolution (Kipf and Welling 2017): ``propagation @ (x W^T) + b``, W Glorot-initialised."""
 
-    def __init__(self, dim: int):
+    def __init__(self, dim: int, out_dim: int | None = None):
         super().__init__()
-        self.weight = nn.Parameter(nn.init.xavier_uniform_(torch.empty(dim, dim)))
-        self.bias = nn.Parameter(torch.zeros(dim))
+        out_dim = out_dim or dim
+        self.weight = nn.Parameter(nn.init.xavier_uniform_(torch.empty(out_dim, dim)))
+        self.bias = nn.Parameter(torch.zeros(out_dim))
 
     def forward(self, features: Tensor, propagation: Tensor) -> Tensor:
         return torch.sparse.mm(propagation, nn.functional.linear(features, self.weight)) + self.bias
@@ -67,15 +68,20 @@ class GCNEncoder(StructureEncoder):
 
     GCN-Align weights edges by relation functionality; like EVA and MCLEA, this uses the plain adjacency. The
     adjacency is a sparse CSR matrix, so each layer is one sparse-dense product (no per-edge message tensor).
+    ``hidden``: the width of the entity embedding and of every layer but the last, which maps to ``dim`` (0: ``dim``
+    throughout; EVA's is 400 -> 400 -> 200).
     """
 
     activation = staticmethod(torch.relu)
 
-    def __init__(self, context: BuildContext, dim: int = 200, layers: int = 2, dropout: float = 0.0):
-        super().__init__(context.graphs, dim, dropout)
+    def __init__(self, context: BuildContext, dim: int = 200, layers: int = 2, dropout: float = 0.0, hidden: int = 0):
+        width = hidden or dim
+        super().__init__(context.graphs, width, dropout)
         propagation = normalized_adjacency(self.edge_index, context.graphs.num_entity_total)
         self.register_buffer("graph", propagation, persistent=False)
-        self.layers.extend(GraphConvolution(dim) for _ in range(layers))
+        widths = [width] * layers + [dim]
+        self.layers.extend(GraphConvolution(a, b) for a, b in zip(widths[:-1], widths[1:], strict=True))
+        self.out_dim = dim
 
 
 class GraphAttentionLayer(nn.Module):
@@ -171,19 +177,24 @@ def bag_of_words(entity_ids: Tensor, word_ids: Tensor, num_entities: int, top: i
 
 
 class FixedFeatureEncoder(Encoder):
-    """A linear map of a fixed (N, d) feature matrix, dense or sparse (CSR), to ``dim``."""
+    """A linear map of a fixed (N, d) feature matrix, dense or sparse (CSR), to ``dim``; ``dim=0``: the features
+    themselves (dense), nothing to train (training-free methods such as name-match)."""
 
     def __init__(self, features: Tensor, dim: int):
         super().__init__()
+        self.sparse = features.layout == torch.sparse_csr and dim > 0
+        if not dim and features.layout == torch.sparse_csr:
+            features = features.to_dense()
         self.register_buffer("features", features, persistent=False)
-        self.sparse = features.layout == torch.sparse_csr
         if self.sparse:
             with quiet_sparse_csr():
                 self.register_buffer("transposed", features.t().to_sparse_csr(), persistent=False)
-        self.linear = nn.Linear(features.shape[1], dim)
-        self.out_dim = dim
+        self.linear = nn.Linear(features.shape[1], dim) if dim else None
+        self.out_dim = dim or features.shape[1]
 
     def forward(self) -> Tensor:
+        if self.linear is None:
+            return self.features
         weight, bias = self.linear.weight, self.linear.bias
         if self.sparse:
             return SparseFeatureLinear.apply(self.features, self.transposed, weight, bias)
@@ -192,7 +203,7 @@ class FixedFeatureEncoder(Encoder):
     def rows(self, entities: Tensor) -> Tensor:
         if self.sparse:
             return self()[entities]
-        return self.linear(self.features[entities])
+        return self.features[entities] if self.linear is None else self.linear(self.features[entities])
 
 
 class RelationBagOfWords(FixedFeatureEncoder):
@@ -255,12 +266,16 @@ class PrecomputedFeatureEncoder(FixedFeatureEncoder):
     deviation of the known ones (the convention of published MMEA code), or ``missing="learned"``: one trained vector.
     """
 
-    def __init__(self, context: BuildContext, feature: str, dim: int = 100, missing: str = "random"):
+    def __init__(
+        self, context: BuildContext, feature: str, dim: int = 100, missing: str = "random", normalize: bool = False
+    ):
         graphs = context.graphs
         if feature not in graphs.features:
             raise ModalityUnavailable(f"{graphs.name} has no '{feature}' features")
         if missing not in ("random", "learned"):
             raise ValueError(f"missing must be 'random' or 'learned', not '{missing}'")
+        if missing == "learned" and not dim:
+            raise ValueError("missing='learned' needs dim > 0 (dim=0 trains nothing)")
         features = graphs.features[feature].float()
         known = graphs.feature_masks.get(feature, torch.ones(len(features), dtype=torch.bool))
         if not known.any():
@@ -269,7 +284,7 @@ class PrecomputedFeatureEncoder(FixedFeatureEncoder):
             features = features.clone()
             mean, std = features[known].mean(0), features[known].std(0)
             features[~known] = mean + std * torch.randn(int((~known).sum()), features.shape[1])
-        super().__init__(features, dim)
+        super().__init__(nn.functional.normalize(features, dim=1) if normalize else features, dim)
         self.register_buffer("known", known, persistent=False)
         self.missing = nn.Parameter(torch.zeros(dim)) if missing == "learned" else None
 
@@ -286,9 +301,12 @@ class PrecomputedFeatureEncoder(FixedFeatureEncoder):
 
 
 @reads_features("image")
-def image_encoder(context: BuildContext, dim: int = 100, missing: str = "random") -> PrecomputedFeatureEncoder:
-    """Image features (VGG, ResNet, CLIP, ...) through Linear(d -> dim)."""
-    return PrecomputedFeatureEncoder(context, "image", dim, missing)
+def image_encoder(
+    context: BuildContext, dim: int = 100, missing: str = "random", normalize: bool = False
+) -> PrecomputedFeatureEncoder:
+    """Image features (VGG, ResNet, CLIP, ...) through Linear(d -> dim); ``normalize``: each feature vector scaled to
+    unit L2 norm first (EVA)."""
+    return PrecomputedFeatureEncoder(context, "image", dim, missing, normalize)
 
 
 @reads_features("name")

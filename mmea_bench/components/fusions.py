@@ -51,18 +51,23 @@ class WeightedConcat(Fusion, JointCosines):
     """L2-normalise each modality, scale it by a softmax over one learnable weight per modality, concatenate.
 
     The fusion of EVA, MCLEA and PCMEA. With ``normalize=False`` the raw vectors are scaled (GCN-Align's concat).
+    ``detach``: while training, the modalities enter the joint vector detached, so a loss on the joint vector
+    trains the modality weights only, not the encoders (EVA).
     """
 
-    def __init__(self, context: BuildContext, normalize: bool = True):
+    def __init__(self, context: BuildContext, normalize: bool = True, detach: bool = False):
         super().__init__()
         self.modalities = list(context.modality_dims)
         self.logits = nn.Parameter(torch.zeros(len(self.modalities)))
-        self.normalize = normalize
+        self.normalize, self.detach = normalize, detach
         self.out_dim = sum(context.modality_dims.values())
+
+    def _modality(self, value: Tensor) -> Tensor:
+        return value.detach() if self.detach and self.training else value
 
     def forward(self, embeddings: Embeddings) -> Tensor:
         weights = torch.softmax(self.logits, dim=0)
-        parts = [embeddings[modality] for modality in self.modalities]
+        parts = [self._modality(embeddings[modality]) for modality in self.modalities]
         if self.normalize:
             parts = [nn.functional.normalize(part, dim=1) for part in parts]
         return torch.cat([weight * part for weight, part in zip(weights, parts, strict=True)], dim=1)
@@ -73,7 +78,7 @@ class WeightedConcat(Fusion, JointCosines):
         if not self.normalize:
             return None
         squares = torch.softmax(self.logits, dim=0) ** 2
-        return WeightedCosines.apply(squares, *(modality_cosines(name) for name in self.modalities))
+        return WeightedCosines.apply(squares, *(self._modality(modality_cosines(name)) for name in self.modalities))
 
     def modality_weights(self) -> dict[str, float]:
         weights = torch.softmax(self.logits.detach(), dim=0).tolist()

@@ -6,7 +6,14 @@ import torch
 from torch import Tensor, nn
 
 from mmea_bench.components.base import Batch, BuildContext, Loss, Service, TrainingView
-from mmea_bench.components.similarity import InfoNCE, KLFromTarget, batch_cosines, counterparts, row_distributions
+from mmea_bench.components.similarity import (
+    MASKED_LOGIT,
+    InfoNCE,
+    KLFromTarget,
+    batch_cosines,
+    counterparts,
+    row_distributions,
+)
 from mmea_bench.hookspecs import hookimpl
 
 
@@ -151,8 +158,48 @@ class InterModalAlignmentLoss(ModalityLoss):
         return self.weighting(terms)
 
 
+class NeighbourhoodComponentLoss(Loss):
+    """EVA's NCA loss, on each modality and on the joint vectors, summed unweighted.
+
+    For a batch of B pairs and S_ij the cosine of KG1 entity i and KG2 entity j, each term is the batch mean of
+    log(1 + sum_{j != i} e^{alpha (S_ij - margin)}) / alpha over rows, the same over columns, and
+    -beta log(1 + relu(S_ii)): the other pairs of the batch are the negatives, cross-KG only. ``alpha`` scales every
+    term but the structure modality's (``structure_alpha``), as released.
+    """
+
+    batch_rows_only = True
+
+    def __init__(
+        self,
+        context: BuildContext,
+        alpha: float = 15.0,
+        structure_alpha: float = 5.0,
+        beta: float = 10.0,
+        margin: float = 0.0,
+    ):
+        super().__init__()
+        self.alphas = {name: structure_alpha if name == "structure" else alpha for name in context.modality_dims}
+        self.alphas["joint"] = alpha
+        self.beta, self.margin = beta, margin
+
+    def term(self, batch: Batch, embedding: str, alpha: float) -> Tensor:
+        """The loss of one embedding on the batch."""
+        vectors = nn.functional.normalize(batch.rows(embedding), dim=1)
+        size = len(batch.pairs)
+        cosines = vectors[:size] @ vectors[size:].T
+        diagonal = torch.eye(size, dtype=torch.bool, device=cosines.device)
+        logits = (alpha * (cosines - self.margin)).masked_fill(diagonal, MASKED_LOGIT)
+        zero = logits.new_zeros(())
+        spread = torch.logaddexp(zero, logits.logsumexp(0)) + torch.logaddexp(zero, logits.logsumexp(1))
+        return (spread / alpha - self.beta * torch.log1p(torch.relu(cosines.diagonal()))).mean()
+
+    def forward(self, batch: Batch) -> Tensor:
+        return sum(self.term(batch, name, alpha) for name, alpha in self.alphas.items())
+
+
 @hookimpl
 def register_losses(register):
     register("margin", MarginRankingLoss, description="margin ranking loss with sampled negatives, L1 (GCN-Align)")
     register("icl", IntraModalContrastiveLoss, description="InfoNCE on every modality and the joint embedding")
     register("ial", InterModalAlignmentLoss, description="KL from the joint batch distribution to each modality's")
+    register("nca", NeighbourhoodComponentLoss, description="EVA's NCA loss on every modality and the joint embedding")
