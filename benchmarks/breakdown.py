@@ -67,7 +67,7 @@ def parts(training, repeat: int) -> dict[str, float]:
     results["forward fusion"] = median_ms(lambda: model.fusion(embeddings), repeat)
     embeddings["joint"] = model.fusion(embeddings)
     pairs = view.train_pairs()
-    size = training.settings.batch_size
+    size = training.settings.batch_size or len(pairs)
     batches = [pairs[start : start + size] for start in range(0, len(pairs), size)]
 
     def losses(names):

@@ -42,6 +42,7 @@ class TrainingConfig:
     optimizer: str = "adamw"
     """adamw, adam or sgd."""
     batch_size: int = 512
+    """Training pairs per batch (0: all of them in one)."""
     check_every: int = 10
     """Epochs between validation checks."""
     patience: int = 0

@@ -178,7 +178,7 @@ class Training:
             pairs = pairs[torch.randperm(len(pairs), generator=self.shuffle).to(self.device)]
             embeddings, positions = self._embed_for(pairs)
             totals = {name: torch.zeros((), device=self.device) for name in self.losses}
-            chunks = pairs.split(settings.batch_size)
+            chunks = pairs.split(settings.batch_size or len(pairs))
             gather = RowGather(embeddings, chunks, positions)
             for position, chunk in enumerate(chunks):
                 batch = Batch(chunk, embeddings, self.view, gather, position)

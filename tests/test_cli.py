@@ -52,7 +52,7 @@ def test_a_sweep_of_two_methods_and_two_ratios_is_recorded_in_mlflow(register_pl
     assert run.data.params["encoder.structure"] == "gcn" and "encoder.attribute" not in run.data.params
     assert run.data.tags["without"] == "attribute" and run.data.tags["mlflow.parentRunId"]
     history = tracker.client.get_metric_history(run.info.run_id, "valid_csls_hits_at_1")
-    assert [point.step for point in history] == [10, 20]
+    assert [point.step for point in history] == [20]  # gcn-align checks every 20 epochs
     assert {"wall_seconds", "peak_memory_mb", "best_epoch"} <= set(run.data.metrics)
     artifacts = [item.path for item in tracker.client.list_artifacts(run.info.run_id)]
     assert "config.json" in artifacts

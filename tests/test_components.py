@@ -8,14 +8,7 @@ import torch
 from torch import nn
 
 from mmea_bench.components import Batch, BuildContext, ModalityUnavailable
-from mmea_bench.components.encoders import (
-    AttentionGraph,
-    CharacterBigramEncoder,
-    FixedFeatureLinear,
-    GATEncoder,
-    GraphAttentionLayer,
-    character_bigrams,
-)
+from mmea_bench.components.encoders import CharacterBigramEncoder, character_bigrams
 from mmea_bench.components.fusions import WeightedCosines
 from mmea_bench.components.losses import InterModalAlignmentLoss, IntraModalContrastiveLoss, UncertaintyWeighting
 from mmea_bench.components.similarity import (
@@ -27,6 +20,8 @@ from mmea_bench.components.similarity import (
     counterparts,
     row_distributions,
 )
+from mmea_bench.components.sparse import AttentionGraph, FixedFeatureLinear
+from mmea_bench.components.structure import GATEncoder, GraphAttentionLayer
 from mmea_bench.plugins import plugin_manager
 
 MODALITIES = {"structure": 4, "image": 4}

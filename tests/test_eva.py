@@ -8,9 +8,10 @@ from torch import nn
 
 from mmea_bench import api
 from mmea_bench.components import Batch, BuildContext
-from mmea_bench.components.encoders import GCNEncoder, image_encoder
+from mmea_bench.components.encoders import image_encoder
 from mmea_bench.components.fusions import WeightedConcat
 from mmea_bench.components.losses import NeighbourhoodComponentLoss
+from mmea_bench.components.structure import GCNEncoder
 from mmea_bench.methods import configure, get_method
 from tests.conftest import TINY_SPEC
 
@@ -26,7 +27,7 @@ def test_the_recipe_is_the_released_one():
         "hidden": 400, "dim": 200, "layers": 2,
     }  # fmt: skip
     assert config.encoders["image"].params == {"dim": 200, "missing": "random", "normalize": True}
-    assert config.fusion.params == {"normalize": True, "detach": True}
+    assert config.fusion.params == {"normalize": True, "detach": True, "weights": ""}
     assert config.losses["nca"].params == {"alpha": 15.0, "structure_alpha": 5.0, "beta": 10.0, "margin": 0.0}
     training = config.training
     assert (training.optimizer, training.lr, training.weight_decay, training.batch_size) == ("adamw", 5e-4, 1e-2, 7500)

@@ -10,10 +10,10 @@ from pathlib import Path
 
 from mmea_bench import hookspecs
 from mmea_bench.components import BuildContext
-from mmea_bench.components.encoders import GCNEncoder
 from mmea_bench.components.fusions import WeightedConcat
 from mmea_bench.components.losses import MarginRankingLoss
 from mmea_bench.components.pseudo_labelers import MutualNearestNeighbours
+from mmea_bench.components.structure import GCNEncoder
 from mmea_bench.data import split_links
 from mmea_bench.data.loading import DatasetSpec, load_dataset
 from mmea_bench.data.synthetic import generate_synthetic
@@ -87,21 +87,23 @@ def test_hook_register_encoders(register_plugin, tiny_kg):
     recording = Recording(GCNEncoder)
     register_recording("encoder", recording, register_plugin)
     train_tiny(tiny_kg, {"encoder.extra": "recorded", "encoder.extra.dim": "4"})
-    recording.assert_called_as_documented("encoder", {"dim": 4, "layers": 2, "dropout": 0.0, "hidden": 0})
+    expected = {"dim": 4, "layers": 2, "dropout": 0.0, "hidden": 0, "adjacency": "plain", "weights": True}
+    recording.assert_called_as_documented("encoder", expected | {"unit_input": False})
 
 
 def test_hook_register_fusions(register_plugin, tiny_kg):
     recording = Recording(WeightedConcat)
     register_recording("fusion", recording, register_plugin)
     train_tiny(tiny_kg, {"fusion": "recorded", "fusion.normalize": "false"})
-    recording.assert_called_as_documented("fusion", {"normalize": False, "detach": False})
+    recording.assert_called_as_documented("fusion", {"normalize": False, "detach": False, "weights": ""})
 
 
 def test_hook_register_losses(register_plugin, tiny_kg):
     recording = Recording(MarginRankingLoss)
     register_recording("loss", recording, register_plugin)
     train_tiny(tiny_kg, {"loss.extra": "recorded", "loss.extra.margin": "1.5"})
-    recording.assert_called_as_documented("loss", {"margin": 1.5, "negatives": 5, "embedding": "joint"})
+    expected = {"margin": 1.5, "negatives": 5, "embedding": "joint", "sampling": "alternate"}
+    recording.assert_called_as_documented("loss", expected)
 
 
 def test_hook_register_pseudo_labelers(register_plugin, tiny_kg):

@@ -8,7 +8,7 @@ def test_defaults_resolve_to_flat_settings():
     flat = configure(get_method("gcn-align")).flat()
     assert flat["encoder.structure"] == "gcn" and flat["encoder.structure.dim"] == 200
     assert flat["loss.margin.margin"] == 3.0 and flat["loss.margin.weight"] == 1.0
-    assert flat["optimizer"] == "adam" and flat["pseudo_labeler"] == "none"
+    assert flat["optimizer"] == "sgd" and flat["pseudo_labeler"] == "none"
 
 
 def test_settings_are_typed_from_their_defaults():

@@ -22,12 +22,13 @@ def test_the_published_profile_sets_the_released_schedule_and_the_user_overrides
 
 
 def test_a_profile_a_method_lacks_is_one_line_naming_those_it_has():
-    with pytest.raises(UserError, match="unknown --profile of method 'gcn-align' 'published'.*Available: equal"):
-        configure(get_method("gcn-align"), profile="published")
+    with pytest.raises(UserError, match="unknown --profile of method 'name-match' 'published'.*Available: equal"):
+        configure(get_method("name-match"), profile="published")
 
 
 def test_the_learning_rate_drops_at_its_epoch_and_not_before(tiny_kg):
-    config = configure(get_method("gcn-align"), {"epochs": "10", "lr_drop": "5", "lr_drop_at": "0.3"})
+    settings = {"epochs": "10", "lr_drop": "5", "lr_drop_at": "0.3", "optimizer": "adam", "lr": "0.005"}
+    config = configure(get_method("gcn-align"), settings)
     training = Training(config, tiny_kg, split_links(tiny_kg.links, 0.3, 0.1, seed=0), 0, torch.device("cpu"))
     rates = []
     for epoch in range(1, 6):
@@ -50,7 +51,8 @@ def test_a_profile_is_recorded_on_every_run_and_labels_its_rows(tracking_uri):
 
 
 def test_reset_optimizer_starts_a_fresh_optimiser_every_epoch_from_the_drop(tiny_kg):
-    settings = {"epochs": "10", "lr_drop": "5", "lr_drop_at": "0.3", "reset_optimizer": "true"}
+    settings = {"epochs": "10", "lr_drop": "5", "lr_drop_at": "0.3", "reset_optimizer": "true", "optimizer": "adam",
+                "lr": "0.005"}  # fmt: skip
     training = Training(configure(get_method("gcn-align"), settings), tiny_kg,
                         split_links(tiny_kg.links, 0.3, 0.1, seed=0), 0, torch.device("cpu"))  # fmt: skip
     steps, rates = [], []

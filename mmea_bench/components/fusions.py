@@ -52,13 +52,16 @@ class WeightedConcat(Fusion, JointCosines):
 
     The fusion of EVA, MCLEA and PCMEA. With ``normalize=False`` the raw vectors are scaled (GCN-Align's concat).
     ``detach``: while training, the modalities enter the joint vector detached, so a loss on the joint vector
-    trains the modality weights only, not the encoders (EVA).
+    trains the modality weights only, not the encoders (EVA). ``weights``: initial weights other than equal ones,
+    as ``modality=weight,...`` (GCN-Align's ``structure=0.9,attribute=0.1``; renormalised over the modalities
+    present, an unnamed one weighing 1).
     """
 
-    def __init__(self, context: BuildContext, normalize: bool = True, detach: bool = False):
+    def __init__(self, context: BuildContext, normalize: bool = True, detach: bool = False, weights: str = ""):
         super().__init__()
         self.modalities = list(context.modality_dims)
-        self.logits = nn.Parameter(torch.zeros(len(self.modalities)))
+        initial = dict.fromkeys(self.modalities, 1.0) | _parse_weights(weights, self.modalities)
+        self.logits = nn.Parameter(torch.tensor([initial[m] for m in self.modalities]).log())
         self.normalize, self.detach = normalize, detach
         self.out_dim = sum(context.modality_dims.values())
 
@@ -83,6 +86,20 @@ class WeightedConcat(Fusion, JointCosines):
     def modality_weights(self) -> dict[str, float]:
         weights = torch.softmax(self.logits.detach(), dim=0).tolist()
         return dict(zip(self.modalities, weights, strict=True))
+
+
+def _parse_weights(text: str, modalities: list[str]) -> dict[str, float]:
+    """``modality=weight,...`` -> {modality: weight} for the modalities present (others are skipped modalities)."""
+    weights = {}
+    for item in filter(None, text.split(",")):
+        name, _, value = item.partition("=")
+        try:
+            weights[name.strip()] = float(value)
+        except ValueError:
+            raise ValueError(f"weights: expected modality=number, not '{item}'") from None
+        if weights[name.strip()] <= 0:
+            raise ValueError(f"weights: {item} is not positive")
+    return {name: weight for name, weight in weights.items() if name in modalities}
 
 
 @hookimpl

@@ -16,34 +16,59 @@ from mmea_bench.components.similarity import (
 )
 from mmea_bench.hookspecs import hookimpl
 
+SAMPLINGS = ("alternate", "both-sides")
+
 
 class MarginRankingLoss(Loss):
-    """GCN-Align's loss: max(0, d(a, b) + margin - d(a', b')) with L1 distance, ``negatives`` corruptions per pair.
+    """GCN-Align's loss: max(0, d(a, b) + margin - d(a', b')) with L1 distance, averaged over the negatives.
 
-    Each negative replaces the KG1 side or the KG2 side (alternately) with a uniformly drawn entity of that KG.
+    ``sampling="alternate"``: ``negatives`` corruptions per pair, each replacing the KG1 side or the KG2 side
+    (alternately) with a uniformly drawn entity of that KG; ``"both-sides"`` (released GCN-Align): ``negatives``
+    replacing each side, drawn from the entities of both KGs. ``embedding``: the embedding it compares, or ``each``:
+    every modality's, with the same negatives, summed (GCN-Align trains its structure and attribute models apart).
     """
 
-    def __init__(self, context: BuildContext, margin: float = 3.0, negatives: int = 5, embedding: str = "joint"):
+    def __init__(
+        self,
+        context: BuildContext,
+        margin: float = 3.0,
+        negatives: int = 5,
+        embedding: str = "joint",
+        sampling: str = "alternate",
+    ):
         super().__init__()
+        if sampling not in SAMPLINGS:
+            raise ValueError(f"sampling must be one of {', '.join(SAMPLINGS)}, not '{sampling}'")
         self.num_entities = context.graphs.num_entities
-        self.margin = margin
-        self.negatives = negatives
-        self.embedding = embedding
+        self.margin, self.negatives, self.sampling = margin, negatives, sampling
+        self.embeddings = list(context.modality_dims) if embedding == "each" else [embedding]
 
-    def forward(self, batch: Batch) -> Tensor:
-        vectors = batch.embeddings[self.embedding]
-        left, right = batch.pairs[:, 0], batch.pairs[:, 1]
-        positive = (vectors[left] - vectors[right]).abs().sum(1)
+    def corruptions(self, left: Tensor, right: Tensor) -> tuple[Tensor, Tensor]:
+        """The negative pairs: ``negatives`` per pair (alternate) or twice as many (both sides), in the order of
+        ``Tensor.repeat`` over the batch."""
         n1, n2 = self.num_entities
-        corrupt_left = left.repeat(self.negatives)
-        corrupt_right = right.repeat(self.negatives)
+        corrupt_left, corrupt_right = left.repeat(self.negatives), right.repeat(self.negatives)
+        if self.sampling == "both-sides":
+            drawn = torch.randint(0, n1 + n2, (2, len(corrupt_left)), device=left.device)
+            return torch.cat([corrupt_left, drawn[0]]), torch.cat([drawn[1], corrupt_right])
         replace_left = torch.arange(len(corrupt_left), device=left.device) % 2 == 0
         random_left = torch.randint(0, n1, corrupt_left.shape, device=left.device)
         random_right = torch.randint(n1, n1 + n2, corrupt_right.shape, device=left.device)
-        corrupt_left = torch.where(replace_left, random_left, corrupt_left)
-        corrupt_right = torch.where(replace_left, corrupt_right, random_right)
-        negative = (vectors[corrupt_left] - vectors[corrupt_right]).abs().sum(1)
-        return torch.relu(positive.repeat(self.negatives) + self.margin - negative).mean()
+        return torch.where(replace_left, random_left, corrupt_left), torch.where(
+            replace_left, corrupt_right, random_right
+        )
+
+    def forward(self, batch: Batch) -> Tensor:
+        left, right = batch.pairs[:, 0], batch.pairs[:, 1]
+        corrupt_left, corrupt_right = self.corruptions(left, right)
+        total = 0.0
+        for name in self.embeddings:
+            vectors = batch.embeddings[name]
+            positive = (vectors[left] - vectors[right]).abs().sum(1)
+            negative = (vectors[corrupt_left] - vectors[corrupt_right]).abs().sum(1)
+            repeats = len(negative) // len(positive)
+            total = total + torch.relu(positive.repeat(repeats) + self.margin - negative).mean()
+        return total
 
 
 class UncertaintyWeighting(nn.Module):

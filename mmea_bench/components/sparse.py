@@ -21,19 +21,44 @@ def quiet_sparse_csr() -> Iterator[None]:
         yield
 
 
+def functionality_edges(triples: Tensor, num_nodes: int, floor: float = 0.3) -> tuple[Tensor, Tensor]:
+    """GCN-Align's weighted entity graph, as (edge_index with rows sorted, weights): a head takes its tail with the
+    inverse functionality of their relation (distinct tails / triples), a tail its head with the functionality
+    (distinct heads / triples), each at least ``floor``; weights of parallel edges add up; self-loops weigh 1."""
+    heads, relations, tails = triples.T
+    count = torch.bincount(relations).float().clamp_min(1)
+
+    def distinct(entities: Tensor) -> Tensor:
+        pairs = torch.unique(relations * num_nodes + entities)
+        return torch.bincount(pairs // num_nodes, minlength=len(count)).float() / count
+
+    functionality, inverse = distinct(heads), distinct(tails)
+    linked = heads != tails
+    heads, relations, tails = heads[linked], relations[linked], tails[linked]
+    loops = torch.arange(num_nodes)
+    rows, columns = torch.cat([heads, tails, loops]), torch.cat([tails, heads, loops])
+    weights = torch.cat(
+        [inverse[relations].clamp_min(floor), functionality[relations].clamp_min(floor), torch.ones(num_nodes)]
+    )
+    with quiet_sparse_csr():
+        merged = torch.sparse_coo_tensor(torch.stack([rows, columns]), weights, (num_nodes, num_nodes)).coalesce()
+    return merged.indices(), merged.values()
+
+
 def row_pointer(sorted_rows: Tensor, num_rows: int) -> Tensor:
     """The CSR row pointer of sorted row indices: where each row's entries start, and the end."""
     counts = torch.bincount(sorted_rows, minlength=num_rows)
     return torch.cat([counts.new_zeros(1), counts.cumsum(0)])
 
 
-def normalized_adjacency(edge_index: Tensor, num_nodes: int) -> Tensor:
+def normalized_adjacency(edge_index: Tensor, num_nodes: int, weights: Tensor | None = None) -> Tensor:
     """D^-1/2 A D^-1/2 of the graph of ``edge_index`` (rows sorted, no duplicates) as an (N, N) CSR matrix: GCN's
-    propagation matrix (its self-loops are in ``edge_index``)."""
+    propagation matrix (its self-loops are in ``edge_index``); A holds ``weights`` (default: ones), D its row sums."""
     rows, columns = edge_index
-    degree = torch.bincount(rows, minlength=num_nodes).float()
+    weights = torch.ones(len(rows)) if weights is None else weights
+    degree = torch.zeros(num_nodes).index_add_(0, rows, weights)
     inverse_root = degree.pow_(-0.5).masked_fill_(degree == 0, 0.0)
-    values = inverse_root[columns] * inverse_root[rows]
+    values = inverse_root[columns] * weights * inverse_root[rows]
     with quiet_sparse_csr():
         return torch.sparse_csr_tensor(row_pointer(rows, num_nodes), columns, values, (num_nodes, num_nodes))
 
