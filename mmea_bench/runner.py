@@ -119,6 +119,16 @@ def _pseudo_label_metrics(report: PseudoLabelReport, gold_right: Tensor) -> dict
     return metrics
 
 
+def _check_nothing_to_train(method: str, model: torch.nn.Module) -> None:
+    """A recipe without losses evaluates its encoders as built: none may have weights that would stay random."""
+    for modality, encoder in model.encoders.items():
+        if any(True for _ in encoder.parameters()):
+            raise UserError(
+                f"method '{method}' trains nothing, but its {modality} encoder has weights (random ones, untrained): "
+                f"--set encoder.{modality}.dim=0 passes the features through"
+            )
+
+
 class Training:
     """One run in progress: :meth:`epoch` trains, :meth:`pseudo_label` and :meth:`check` follow it, :meth:`finish`
     restores the selected checkpoint and evaluates the test links once."""
@@ -137,6 +147,8 @@ class Training:
         self.valid, self.test = split.valid.to(device), split.test.to(device)
         seeds = split.train.to(device).clone()  # its own storage: the split's tensors are views of all links
         self.view = TrainingView(graphs, seeds, self.model, device, self.settings.epochs, self.assembly.components)
+        if config.training_free:
+            _check_nothing_to_train(config.method, self.model)
         self.optimizer = None if config.training_free else self._optimizer()
         self.lr_drop_epoch = epoch_at(self.settings.lr_drop_at, self.settings.epochs)
         for component in self.assembly.components:

@@ -15,16 +15,18 @@ from mmea_bench.runner import Training
 
 
 def test_edges_weigh_a_head_by_inverse_functionality_and_a_tail_by_functionality():
-    # relation 0: one head, two tails (functionality 0.5, inverse 1); relation 1: ten triples from one head
-    # (functionality 0.1, floored at 0.3); a self-loop triple adds no edge; parallel edges add up.
+    # relation 0: heads {0}, tails {1, 2} of 2 triples: functionality 0.5, inverse 1. Relation 1: heads {3, 2},
+    # tails {4, 5, 2} of 11 triples (the self-loop counts, but adds no edge): 2/11 and 3/11, both floored at 0.3;
+    # its 5 parallel (3, 4) triples add up. Relation 2: heads {6}, tails {7, 8, 9} of 4 triples: 1/4 (floored) and 3/4.
     triples = [[0, 0, 1], [0, 0, 2], *[[3, 1, 4 + i % 2] for i in range(10)], [2, 1, 2]]
-    edges, weights = functionality_edges(torch.tensor(triples), 6)
-    dense = torch.sparse_coo_tensor(edges, weights, (6, 6)).to_dense()
+    triples += [[6, 2, 7], [6, 2, 7], [6, 2, 8], [6, 2, 9]]
+    edges, weights = functionality_edges(torch.tensor(triples), 10)
+    dense = torch.sparse_coo_tensor(edges, weights, (10, 10)).to_dense()
     assert dense[0, 1] == dense[0, 2] == 1.0 and dense[1, 0] == dense[2, 0] == 0.5
-    functionality, inverse = 1 / 11, 2 / 11  # relation 1 counts the self-loop triple too
-    assert dense[3, 4] == pytest.approx(5 * max(inverse, 0.3)) and dense[4, 3] == pytest.approx(5 * 0.3)
-    assert functionality < 0.3 and torch.equal(dense.diagonal(), torch.ones(6))
-    assert dense[2, 2] == 1.0 and (edges[0].diff() >= 0).all()
+    assert dense[3, 4] == pytest.approx(5 * 0.3) and dense[4, 3] == pytest.approx(5 * 0.3)
+    assert dense[6, 7] == pytest.approx(2 * 0.75) and dense[7, 6] == pytest.approx(2 * 0.3)
+    assert dense[6, 8] == pytest.approx(0.75) and dense[8, 6] == pytest.approx(0.3)
+    assert torch.equal(dense.diagonal(), torch.ones(10)) and (edges[0].diff() >= 0).all()
 
 
 def test_the_weighted_adjacency_is_normalised_by_its_row_sums():
@@ -44,6 +46,8 @@ def test_the_released_structure_model_propagates_unit_rows_twice_without_weights
     torch.testing.assert_close(encoder(), expected)
     with pytest.raises(ValueError, match="adjacency must be one of"):
         GCNEncoder(context, adjacency="weighted")
+    with pytest.raises(ValueError, match="weights for a hidden width"):
+        GCNEncoder(context, dim=16, hidden=32, weights=False)
 
 
 def test_negatives_on_both_sides_come_from_either_graph_and_each_modality_has_its_term(tiny_kg):
@@ -75,6 +79,8 @@ def test_joint_weights_start_where_the_recipe_says_and_skip_absent_modalities():
     assert alone.modality_weights() == {"structure": 1.0}
     with pytest.raises(ValueError, match="expected modality=number"):
         WeightedConcat(BuildContext(None, modality_dims={"structure": 2}), weights="structure:0.9")
+    with pytest.raises(ValueError, match="not a positive number"):
+        WeightedConcat(BuildContext(None, modality_dims={"structure": 2}), weights="structure=inf")
 
 
 def test_the_recipe_trains_full_batch_sgd_with_fixed_joint_weights(tiny_kg):
@@ -87,5 +93,9 @@ def test_the_recipe_trains_full_batch_sgd_with_fixed_joint_weights(tiny_kg):
     before = training.model.fusion.modality_weights()
     for epoch in (1, 2):
         losses = training.epoch(epoch)
-    assert before == pytest.approx({"structure": 0.9, "attribute": 0.1}) == training.model.fusion.modality_weights()
+    assert before == pytest.approx({"structure": 0.75, "attribute": 0.25}) == training.model.fusion.modality_weights()
     assert torch.isfinite(losses["train_loss"]) and training.optimizer.param_groups[0]["lr"] == 20.0
+    embeddings = training.view.embed()  # the joint cosine is 0.9 cos(structure) + 0.1 cos(attribute)
+    unit = {name: nn.functional.normalize(embeddings[name][:50], dim=1) for name in ("structure", "attribute", "joint")}
+    expected = 0.9 * unit["structure"] @ unit["structure"].T + 0.1 * unit["attribute"] @ unit["attribute"].T
+    torch.testing.assert_close(unit["joint"] @ unit["joint"].T, expected)

@@ -8,6 +8,7 @@ from mmea_bench import api
 from mmea_bench.components import BuildContext
 from mmea_bench.components.encoders import CharacterBigramEncoder, name_encoder
 from mmea_bench.data import split_links
+from mmea_bench.errors import UserError
 from mmea_bench.evaluation import evaluate_links
 from mmea_bench.methods import configure, get_method
 from mmea_bench.runner import train
@@ -59,3 +60,9 @@ def test_a_sweep_trains_the_others_and_evaluates_name_match_as_built(tracking_ur
     assert runs["name-match"].outcome.epochs_trained == 0 and runs["gcn-align"].outcome.epochs_trained == 3
     params = result.tracker.client.get_run(runs["name-match"].run_id).data.params
     assert (params["epochs"], params["encoder.name"], params["encoder.name.dim"]) == ("0", "name", "0")
+
+
+def test_a_training_free_recipe_refuses_encoders_with_untrained_weights(tiny_kg):
+    config = configure(get_method("name-match"), {"encoder.name": "char"})  # dim back to 100: a random projection
+    with pytest.raises(UserError, match="trains nothing, but its name encoder has weights"):
+        train(config, tiny_kg, split_links(tiny_kg.links, 0.3, 0.1, 0), seed=0, device="cpu")

@@ -28,7 +28,7 @@ def test_training_is_deterministic_on_cpu(tiny_kg):
 
 
 def test_the_checkpoint_is_chosen_on_validation_and_test_is_evaluated_once(tiny_kg):
-    outcome, recorder = run_tiny(tiny_kg, {"epochs": "30", "check_every": "5", "lr": "0.05"})
+    outcome, recorder = run_tiny(tiny_kg, {"epochs": "30", "check_every": "5"})
     checks = {step: m["valid_csls_mrr"] for step, m in recorder.metrics if "valid_csls_mrr" in m}
     assert outcome.best_epoch == max(checks, key=checks.get)
     assert outcome.best_valid["valid_csls_mrr"] == max(checks.values())

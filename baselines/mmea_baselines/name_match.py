@@ -25,6 +25,7 @@ def name_match() -> Method:
         training={"epochs": 0, "csls_k": 3},
         reference="a training-free probe of name bias (cf. Liu et al. 2020, Exploring and Evaluating Attributes, "
         "Values, and Structures for Entity Alignment)",
+        profiles={"published": {}},  # nothing to schedule; lets it join any --profile published sweep
     )
 
 

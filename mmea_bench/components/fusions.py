@@ -1,5 +1,6 @@
 """Fusions shared by every method."""
 
+import math
 from collections.abc import Callable
 
 import torch
@@ -97,8 +98,8 @@ def _parse_weights(text: str, modalities: list[str]) -> dict[str, float]:
             weights[name.strip()] = float(value)
         except ValueError:
             raise ValueError(f"weights: expected modality=number, not '{item}'") from None
-        if weights[name.strip()] <= 0:
-            raise ValueError(f"weights: {item} is not positive")
+        if not 0 < weights[name.strip()] < math.inf:
+            raise ValueError(f"weights: {item} is not a positive number")
     return {name: weight for name, weight in weights.items() if name in modalities}
 
 

@@ -22,8 +22,9 @@ SAMPLINGS = ("alternate", "both-sides")
 class MarginRankingLoss(Loss):
     """GCN-Align's loss: max(0, d(a, b) + margin - d(a', b')) with L1 distance, averaged over the negatives.
 
-    ``sampling="alternate"``: ``negatives`` corruptions per pair, each replacing the KG1 side or the KG2 side
-    (alternately) with a uniformly drawn entity of that KG; ``"both-sides"`` (released GCN-Align): ``negatives``
+    ``sampling="alternate"``: ``negatives`` corruptions per pair, each replacing the KG1 or the KG2 side (by the
+    parity of its index in the repeated batch: with an even batch, all of a pair's negatives replace the same side)
+    with a uniformly drawn entity of that KG; ``"both-sides"`` (released GCN-Align): ``negatives``
     replacing each side, drawn from the entities of both KGs. ``embedding``: the embedding it compares, or ``each``:
     every modality's, with the same negatives, summed (GCN-Align trains its structure and attribute models apart).
     """
@@ -42,6 +43,7 @@ class MarginRankingLoss(Loss):
         self.num_entities = context.graphs.num_entities
         self.margin, self.negatives, self.sampling = margin, negatives, sampling
         self.embeddings = list(context.modality_dims) if embedding == "each" else [embedding]
+        self.repeats = negatives * (2 if sampling == "both-sides" else 1)
 
     def corruptions(self, left: Tensor, right: Tensor) -> tuple[Tensor, Tensor]:
         """The negative pairs: ``negatives`` per pair (alternate) or twice as many (both sides), in the order of
@@ -66,8 +68,7 @@ class MarginRankingLoss(Loss):
             vectors = batch.embeddings[name]
             positive = (vectors[left] - vectors[right]).abs().sum(1)
             negative = (vectors[corrupt_left] - vectors[corrupt_right]).abs().sum(1)
-            repeats = len(negative) // len(positive)
-            total = total + torch.relu(positive.repeat(repeats) + self.margin - negative).mean()
+            total = total + torch.relu(positive.repeat(self.repeats) + self.margin - negative).mean()
         return total
 
 

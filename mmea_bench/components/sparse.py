@@ -35,10 +35,14 @@ def functionality_edges(triples: Tensor, num_nodes: int, floor: float = 0.3) -> 
     functionality, inverse = distinct(heads), distinct(tails)
     linked = heads != tails
     heads, relations, tails = heads[linked], relations[linked], tails[linked]
-    loops = torch.arange(num_nodes)
+    loops = torch.arange(num_nodes, device=triples.device)
     rows, columns = torch.cat([heads, tails, loops]), torch.cat([tails, heads, loops])
     weights = torch.cat(
-        [inverse[relations].clamp_min(floor), functionality[relations].clamp_min(floor), torch.ones(num_nodes)]
+        [
+            inverse[relations].clamp_min(floor),
+            functionality[relations].clamp_min(floor),
+            torch.ones_like(loops, dtype=torch.float),
+        ]
     )
     with quiet_sparse_csr():
         merged = torch.sparse_coo_tensor(torch.stack([rows, columns]), weights, (num_nodes, num_nodes)).coalesce()
@@ -55,8 +59,8 @@ def normalized_adjacency(edge_index: Tensor, num_nodes: int, weights: Tensor | N
     """D^-1/2 A D^-1/2 of the graph of ``edge_index`` (rows sorted, no duplicates) as an (N, N) CSR matrix: GCN's
     propagation matrix (its self-loops are in ``edge_index``); A holds ``weights`` (default: ones), D its row sums."""
     rows, columns = edge_index
-    weights = torch.ones(len(rows)) if weights is None else weights
-    degree = torch.zeros(num_nodes).index_add_(0, rows, weights)
+    weights = torch.ones(len(rows), device=rows.device) if weights is None else weights
+    degree = torch.zeros(num_nodes, device=rows.device).index_add_(0, rows, weights)
     inverse_root = degree.pow_(-0.5).masked_fill_(degree == 0, 0.0)
     values = inverse_root[columns] * weights * inverse_root[rows]
     with quiet_sparse_csr():

@@ -89,7 +89,9 @@ class GCNEncoder(StructureEncoder):
     ):
         if adjacency not in ADJACENCIES:
             raise ValueError(f"adjacency must be one of {', '.join(ADJACENCIES)}, not '{adjacency}'")
-        width = hidden or dim if weights else dim
+        if layers < 1 or (hidden and not weights):
+            raise ValueError("need layers >= 1, and weights for a hidden width other than dim")
+        width = hidden or dim
         super().__init__(context.graphs, width, dropout)
         n = context.graphs.num_entity_total
         edges, weighting = self.edge_index, None
