@@ -222,6 +222,8 @@ def configure(
         if key not in current:
             raise unknown_name(f"--set key for method '{method.name}'", key, current)
         _apply(config, key, parse_value(f"--set {key}", text, current[key]))
+    if config.training_free:  # nothing to train, whatever the budget says
+        config.training.epochs = 0
     return config
 
 

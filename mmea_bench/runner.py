@@ -292,7 +292,7 @@ def train(
     """Train ``config`` on ``kg``'s training seeds, select on validation, and evaluate the test links once."""
     observer = observer or Observer()
     target = resolve_device(device)
-    epochs = 0 if config.training_free else config.training.epochs
+    epochs = config.training.epochs
     with deterministic_on_cpu(target):
         training = Training(config, kg, split, seed, target, plugins)
         if not epochs:  # nothing to train: one check selects the model as built

@@ -50,8 +50,8 @@ def plan_methods(
     configs = {}
     for name in methods:
         config = configure(get_method(name, plugins), settings, tuple(without), plugins, profile)
-        if config.training_free or epochs is not None:
-            config.training = replace(config.training, epochs=0 if config.training_free else epochs)
+        if epochs is not None and not config.training_free:
+            config.training = replace(config.training, epochs=epochs)
         if config.training.epochs < 1 and not config.training_free:
             raise UserError(f"method '{name}': epochs must be at least 1, not {config.training.epochs}")
         configs[name] = config

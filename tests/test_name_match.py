@@ -32,6 +32,7 @@ def test_features_taken_as_they_are_have_nothing_to_train(tiny_kg):
 def test_name_match_ranks_by_the_names_alone_without_training(tiny_kg):
     config = configure(get_method("name-match"))
     assert config.training_free and config.training.epochs == 0
+    assert configure(get_method("name-match"), {"epochs": "5"}).training.epochs == 0
     split = split_links(tiny_kg.links, 0.3, 0.1, 0)
     outcome = train(config, tiny_kg, split, seed=0, device="cpu")
     names = nn.functional.normalize(tiny_kg.graphs().features["name"].float(), dim=1)

@@ -31,9 +31,9 @@ class FixedFeatureEncoder(Encoder):
 
     def __init__(self, features: Tensor, dim: int):
         super().__init__()
-        self.sparse = features.layout == torch.sparse_csr and dim > 0
         if not dim and features.layout == torch.sparse_csr:
             features = features.to_dense()
+        self.sparse = features.layout == torch.sparse_csr
         self.register_buffer("features", features, persistent=False)
         if self.sparse:
             with quiet_sparse_csr():
