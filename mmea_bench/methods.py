@@ -59,6 +59,16 @@ class TrainingConfig:
     reset_optimizer: bool = False
     """Re-create the optimiser at every epoch from ``lr_drop_at`` on, its moment estimates lost at every step (a
     quirk of released MCLEA and PCMEA, whose AdamW updates become close to sign-SGD steps)."""
+    schedule: str = "constant"
+    """constant: ``lr``, then ``lr / lr_drop``; cosine: each of the two phases (before and from ``lr_drop_at``) a
+    linear warm-up then a cosine decay, the second with a fresh optimiser (MEAformer)."""
+    warmup: float = 0.15
+    """cosine: the warm-up's share of each phase's cycle."""
+    restart_span: float = 1.0
+    """cosine: the second phase's cycle in multiples of its length (released MEAformer: 3, so that its rate has
+    barely begun to fall when training ends)."""
+    clip_grad: float = 0.0
+    """Clip the gradient's total norm to this before every step (0: no clipping)."""
     amp: bool = False
     """bfloat16 autocast on CUDA."""
     audit_test_selection: bool = False

@@ -37,7 +37,8 @@ class MultiModalModel(nn.Module):
             embeddings = {modality: encoder() for modality, encoder in self.encoders.items()}
         else:
             embeddings = {modality: encoder.rows(entities) for modality, encoder in self.encoders.items()}
-        embeddings["joint"] = self.fusion(embeddings)
+        fused = self.fusion(embeddings)
+        embeddings.update(fused if isinstance(fused, dict) else {"joint": fused})
         return embeddings
 
 

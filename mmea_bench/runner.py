@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from mmea_bench.components.base import Batch, PseudoLabelReport, RowGather, TrainingView, epoch_at
+from mmea_bench.components.base import Batch, PseudoLabelReport, RowGather, TrainingView
 from mmea_bench.data import KGPair, SeedSplit
 from mmea_bench.errors import UserError
 from mmea_bench.evaluation import evaluate_links
@@ -27,6 +27,7 @@ from mmea_bench.methods import MethodConfig
 from mmea_bench.model import Assembly, assemble
 from mmea_bench.observer import Observer
 from mmea_bench.plugins import PluginManager, plugin_manager
+from mmea_bench.schedule import LearningRateSchedule
 from mmea_bench.selection import Selection, TestSelectionAudit
 
 logger = logging.getLogger(__name__)
@@ -149,8 +150,8 @@ class Training:
         self.view = TrainingView(graphs, seeds, self.model, device, self.settings.epochs, self.assembly.components)
         if config.training_free:
             _check_nothing_to_train(config.method, self.model)
+        self.schedule = LearningRateSchedule(self.settings)
         self.optimizer = None if config.training_free else self._optimizer()
-        self.lr_drop_epoch = epoch_at(self.settings.lr_drop_at, self.settings.epochs)
         for component in self.assembly.components:
             component.setup(self.view)
         self.gold_right = torch.full((kg.num_entities[0],), -1, dtype=torch.long, device=device)
@@ -164,14 +165,12 @@ class Training:
         settings = self.settings
         if settings.optimizer not in OPTIMIZERS:
             raise UserError(f"optimizer '{settings.optimizer}' is not one of {', '.join(OPTIMIZERS)}")
-        if settings.lr_drop <= 0 or not 0 <= settings.lr_drop_at < 1:
-            raise UserError(f"need lr_drop > 0 and 0 <= lr_drop_at < 1, not {settings.lr_drop}, {settings.lr_drop_at}")
+        modules = (self.model, *self.losses.values())
+        self.trainable = [p for module in modules for p in module.parameters() if p.requires_grad]
         return self._new_optimizer(settings.lr)
 
     def _new_optimizer(self, lr: float) -> torch.optim.Optimizer:
-        modules = (self.model, *self.losses.values())
-        trainable = [p for module in modules for p in module.parameters() if p.requires_grad]
-        return OPTIMIZERS[self.settings.optimizer](trainable, lr=lr, weight_decay=self.settings.weight_decay)
+        return OPTIMIZERS[self.settings.optimizer](self.trainable, lr=lr, weight_decay=self.settings.weight_decay)
 
     def epoch(self, epoch: int) -> dict[str, Tensor]:
         """One optimiser step on the losses of every batch of training pairs; returns ``train_loss`` (the weighted
@@ -179,11 +178,11 @@ class Training:
         self.view.epoch = epoch
         self.model.train()
         settings = self.settings
-        if settings.reset_optimizer and epoch >= self.lr_drop_epoch:
-            self.optimizer = self._new_optimizer(settings.lr / settings.lr_drop)
-        elif epoch == self.lr_drop_epoch and settings.lr_drop != 1:
-            for group in self.optimizer.param_groups:
-                group["lr"] = settings.lr / settings.lr_drop
+        lr = self.schedule.rate(epoch)
+        if self.schedule.fresh_optimizer(epoch):
+            self.optimizer = self._new_optimizer(lr)
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
         bfloat16 = settings.amp and self.device.type == "cuda"
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=bfloat16):
             pairs = self.view.train_pairs()
@@ -200,6 +199,8 @@ class Training:
             total = sum(self.assembly.loss_weights[name] * value for name, value in totals.items())
         self.optimizer.zero_grad(set_to_none=True)
         total.backward()
+        if settings.clip_grad:
+            torch.nn.utils.clip_grad_norm_(self.trainable, settings.clip_grad)
         self.optimizer.step()
         self.view.forget_embeddings()
         for component in self.assembly.components:

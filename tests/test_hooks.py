@@ -110,7 +110,7 @@ def test_hook_register_pseudo_labelers(register_plugin, tiny_kg):
     recording = Recording(MutualNearestNeighbours)
     register_recording("pseudo_labeler", recording, register_plugin)
     train_tiny(tiny_kg, {"pseudo_labeler": "recorded", "pseudo_labeler.window": "5"})
-    expected = {"start": 0.5, "step": 5, "window": 5, "embedding": "joint"}
+    expected = {"start": 0.5, "step": 5, "window": 5, "embedding": "joint", "checks": 0}
     recording.assert_called_as_documented("pseudo_labeler", expected)
 
 

@@ -19,7 +19,7 @@ from torch import Tensor, nn
 from mmea_bench.data.kgpair import GraphPair
 
 Embeddings = dict[str, Tensor]
-"""Entity matrices by modality, (N, d) each, plus ``"joint"``: the fused embedding."""
+"""Entity matrices by modality, (N, d) each, plus ``"joint"``: the fused embedding (and any the fusion adds)."""
 
 S = TypeVar("S", bound="Service")
 F = TypeVar("F", bound=Callable[..., Any])
@@ -150,8 +150,14 @@ class Encoder(nn.Module, Component):
         return self()[entities]
 
 
+def fusion_token(modality: str) -> str:
+    """The embedding under which a fusion offers its own output for ``modality`` (a transformer's token)."""
+    return f"{modality}:token"
+
+
 class Fusion(nn.Module, Component):
-    """Combines per-modality entity matrices into the joint one: ``forward(embeddings) -> (N, out_dim)``."""
+    """Combines per-modality entity matrices into the joint one: ``forward(embeddings) -> (N, out_dim)``, or a dict
+    of the joint matrix (``"joint"``) and further embeddings the fusion computes (:func:`fusion_token`)."""
 
     out_dim: int
 

@@ -6,7 +6,7 @@ from collections.abc import Callable
 import torch
 from torch import Tensor, nn
 
-from mmea_bench.components.base import BuildContext, Embeddings, Fusion, Service
+from mmea_bench.components.base import BuildContext, Embeddings, Fusion, Service, fusion_token
 from mmea_bench.hookspecs import hookimpl
 
 
@@ -89,6 +89,91 @@ class WeightedConcat(Fusion, JointCosines):
         return dict(zip(self.modalities, weights, strict=True))
 
 
+class TokenLayer(nn.Module):
+    """One BERT-style transformer layer over a few tokens: self-attention (dropout on its probabilities), a projection
+    with a residual LayerNorm, and optionally a GELU feed-forward block of ``feed_forward`` units with its own.
+    ``forward(tokens) -> (tokens, attention)``, attention (N, heads, queries, keys)."""
+
+    def __init__(self, hidden: int, heads: int, feed_forward: int, dropout: float):
+        super().__init__()
+        if hidden % heads:
+            raise ValueError(f"the token size {hidden} is not a multiple of heads={heads}")
+        self.heads = heads
+        self.query, self.key, self.value = (nn.Linear(hidden, hidden) for _ in range(3))
+        self.project = nn.Linear(hidden, hidden)
+        self.norm = nn.LayerNorm(hidden, eps=1e-12)
+        self.dropout = nn.Dropout(dropout)
+        self.feed_forward = None
+        if feed_forward:
+            self.feed_forward = nn.Sequential(
+                nn.Linear(hidden, feed_forward), nn.GELU(), nn.Linear(feed_forward, hidden)
+            )
+            self.feed_forward_norm = nn.LayerNorm(hidden, eps=1e-12)
+
+    def _split(self, tokens: Tensor) -> Tensor:
+        """(N, T, hidden) -> (N, heads, T, hidden / heads)."""
+        return tokens.unflatten(-1, (self.heads, -1)).transpose(1, 2)
+
+    def forward(self, tokens: Tensor) -> tuple[Tensor, Tensor]:
+        query, key, value = (
+            self._split(self.query(tokens)),
+            self._split(self.key(tokens)),
+            self._split(self.value(tokens)),
+        )
+        scores = query @ key.transpose(-1, -2) / math.sqrt(query.shape[-1])
+        attention = self.dropout(torch.softmax(scores, dim=-1))
+        context = (attention @ value).transpose(1, 2).flatten(2)
+        tokens = self.norm(self.dropout(self.project(context)) + tokens)
+        if self.feed_forward is not None:
+            tokens = self.feed_forward_norm(self.dropout(self.feed_forward(tokens)) + tokens)
+        return tokens, attention
+
+
+class ModalityAttention(Fusion):
+    """MEAformer's fusion: each entity's modality vectors are the tokens of a small transformer, whose attention
+    gives every entity its own modality weights; the joint vector concatenates the modalities' unit vectors scaled
+    by those weights.
+
+    A modality's weight: the attention its token receives in the last layer (summed over heads and queries, the
+    probabilities after their dropout, as released), divided by sqrt(modalities x heads), softmax over modalities.
+    The last layer's output token of each modality is offered as the embedding ``fusion_token(modality)`` (for
+    icl's ``tokens``). Every modality must have the same size. ``feed_forward``: the units of each layer's
+    feed-forward block (0: none).
+    """
+
+    def __init__(
+        self, context: BuildContext, heads: int = 1, layers: int = 1, feed_forward: int = 0, dropout: float = 0.1
+    ):
+        super().__init__()
+        self.modalities = list(context.modality_dims)
+        sizes = set(context.modality_dims.values())
+        if len(sizes) != 1:
+            raise ValueError(f"modality-attention needs modalities of one size, not {context.modality_dims}")
+        if layers < 1:
+            raise ValueError(f"modality-attention needs layers >= 1, not {layers}")
+        hidden = sizes.pop()
+        self.layers = nn.ModuleList(TokenLayer(hidden, heads, feed_forward, dropout) for _ in range(layers))
+        self.out_dim = hidden * len(self.modalities)
+        self.mean_weights = torch.full((len(self.modalities),), 1 / len(self.modalities))
+
+    def forward(self, embeddings: Embeddings) -> Embeddings:
+        raw = [embeddings[modality] for modality in self.modalities]
+        tokens = torch.stack(raw, dim=1)
+        for layer in self.layers:
+            tokens, attention = layer(tokens)
+        received = attention.sum(dim=(1, 2)) / math.sqrt(len(raw) * attention.shape[1])
+        weights = torch.softmax(received, dim=1)
+        if not self.training:
+            self.mean_weights = weights.detach().mean(0)
+        parts = [weights[:, [index]] * nn.functional.normalize(vectors, dim=1) for index, vectors in enumerate(raw)]
+        fused = {fusion_token(modality): tokens[:, index] for index, modality in enumerate(self.modalities)}
+        return fused | {"joint": torch.cat(parts, dim=1)}
+
+    def modality_weights(self) -> dict[str, float]:
+        """The entities' mean weight of each modality at the last evaluation-mode forward pass."""
+        return dict(zip(self.modalities, self.mean_weights.tolist(), strict=True))
+
+
 def _parse_weights(text: str, modalities: list[str]) -> dict[str, float]:
     """``modality=weight,...`` -> {modality: weight} for the modalities present (others are skipped modalities)."""
     weights = {}
@@ -106,3 +191,8 @@ def _parse_weights(text: str, modalities: list[str]) -> dict[str, float]:
 @hookimpl
 def register_fusions(register):
     register("weighted-concat", WeightedConcat, description="normalise, softmax-weight per modality, concatenate")
+    register(
+        "modality-attention",
+        ModalityAttention,
+        description="transformer over the modality tokens, per-entity weights from its attention (MEAformer)",
+    )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from mmea_bench.components.base import Batch, BuildContext, Loss, Service, TrainingView
+from mmea_bench.components.base import Batch, BuildContext, Loss, Service, TrainingView, fusion_token
 from mmea_bench.components.similarity import (
     MASKED_LOGIT,
     InfoNCE,
@@ -131,26 +131,31 @@ class IntraModalContrastiveLoss(ModalityLoss):
     For each seed pair, the counterpart is the positive and all other 2B - 2 entities of the batch, of both KGs, are
     negatives ("intra-KG negatives" included); both directions are averaged. The joint term enters as it is, the
     per-modality terms through uncertainty weighting (``uncertainty=False``: summed). The joint term is left out
-    while another loss of the run replaces it (:class:`JointContrastReplacement`).
+    while another loss of the run replaces it (:class:`JointContrastReplacement`). ``tokens``: also a term on the
+    fusion's output token of each modality (MEAformer's), weighted as a second set with the same weights.
     """
 
     label = "icl"
 
-    def __init__(self, context: BuildContext, temperature: float = 0.1, uncertainty: bool = True):
+    def __init__(self, context: BuildContext, temperature: float = 0.1, uncertainty: bool = True, tokens: bool = False):
         super().__init__(context, uncertainty)
-        self.temperature = temperature
+        self.temperature, self.tokens = temperature, tokens
 
     def info_nce(self, batch: Batch, embedding: str) -> Tensor:
         """The InfoNCE loss of one embedding on the batch, both directions averaged."""
         return InfoNCE.apply(batch_cosines(batch, embedding), counterparts(batch.pairs), self.temperature)
 
     def forward(self, batch: Batch) -> Tensor:
-        terms = {name: self.info_nce(batch, name) for name in self.weighting.names}
+        total = self.weighting({name: self.info_nce(batch, name) for name in self.weighting.names})
+        if self.tokens:
+            total = total + self.weighting(
+                {name: self.info_nce(batch, fusion_token(name)) for name in self.weighting.names}
+            )
         view = batch.view
         replacement = view.service(JointContrastReplacement) if view is not None else None
         if replacement is not None and replacement.replaces_joint_contrast(view):
-            return self.weighting(terms)
-        return self.info_nce(batch, "joint") + self.weighting(terms)
+            return total
+        return self.info_nce(batch, "joint") + total
 
 
 class InterModalAlignmentLoss(ModalityLoss):

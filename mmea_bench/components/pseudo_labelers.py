@@ -57,13 +57,24 @@ class WindowSchedule:
         elapsed = epoch - self.start_epoch
         return (elapsed + self.step) // self.window != elapsed // self.window
 
+    def checks_left(self, epoch: int) -> int:
+        """How many checks of its window remain from the check at ``epoch``, that one included."""
+        left = 1
+        while not self.closes_window(epoch):
+            epoch, left = epoch + self.step, left + 1
+        return left
+
 
 class WindowedPseudoLabeler(PseudoLabeler):
     """A pseudo-labeler whose candidates are checked on a :class:`WindowSchedule`: the candidates found at every
     check of a window are stable, and what happens to them when the window closes is the subclass's rule."""
 
-    def __init__(self, context: BuildContext, start: float, step: int, window: int):
+    def __init__(self, context: BuildContext, start: float, step: int, window: int, checks: int = 0):
+        if checks < 0:
+            raise ValueError(f"checks must be >= 0, not {checks}")
         self.schedule = WindowSchedule(start, step, window)
+        self.checks = checks
+        """Pairs are stable when found at each of the window's last ``checks`` checks (0: at every check)."""
         self.num_entities = context.graphs.num_entity_total
         self.accepted = torch.empty(0, 2, dtype=torch.long)
         self.streak: Tensor | None = None
@@ -84,6 +95,8 @@ class WindowedPseudoLabeler(PseudoLabeler):
         if not self.schedule.is_check(view.epoch):
             return None
         candidates = self.candidates(view)
+        if self.checks and self.schedule.checks_left(view.epoch) == self.checks:
+            self.streak = None
         self.streak = candidates if self.streak is None else keep_pairs(self.streak, candidates, self.num_entities)
         if not self.schedule.closes_window(view.epoch):
             return None
@@ -96,13 +109,20 @@ class MutualNearestNeighbours(WindowedPseudoLabeler):
 
     From ``start`` (a fraction of the epoch budget), every ``step`` epochs, the not-yet-aligned entities of both KGs
     are matched by mutual nearest neighbour on the ``embedding`` vectors; pairs found at every check of a
-    ``window``-epoch window are accepted when it closes. Accepted pairs are never removed.
+    ``window``-epoch window (or its last ``checks`` checks: MEAformer's 5 of 10) are accepted when it closes.
+    Accepted pairs are never removed.
     """
 
     def __init__(
-        self, context: BuildContext, start: float = 0.5, step: int = 5, window: int = 50, embedding: str = "joint"
+        self,
+        context: BuildContext,
+        start: float = 0.5,
+        step: int = 5,
+        window: int = 50,
+        embedding: str = "joint",
+        checks: int = 0,
     ):
-        super().__init__(context, start, step, window)
+        super().__init__(context, start, step, window, checks)
         self.embedding = embedding
 
     def candidates(self, view: TrainingView) -> Tensor:
