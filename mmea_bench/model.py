@@ -67,7 +67,7 @@ def assemble(config: MethodConfig, graphs: GraphPair, plugins: PluginManager = p
     def build(kind: str, spec: ComponentSpec):
         return plugins.registry(kind).get(spec.component).build(context, spec.params)
 
-    encoders: dict[str, Encoder] = {}
+    encoders: dict[str, Encoder] = context.encoders
     skipped: dict[str, str] = {}
     for modality, spec in config.encoders.items():
         try:

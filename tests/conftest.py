@@ -5,7 +5,9 @@ import uuid
 from pathlib import Path
 
 import pytest
+import torch
 
+from mmea_bench.components import Batch
 from mmea_bench.data.synthetic import generate_synthetic
 from mmea_bench.plugins import plugin_manager
 from mmea_bench.tracking.mlflow_tracker import MlflowTracker
@@ -15,6 +17,15 @@ TINY = {"entities": 400}
 """A synthetic pair small enough to train in about a second."""
 TINY_SPEC = "synthetic:entities=400"
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+
+def aligned_and_swapped(loss) -> tuple[float, float]:
+    """A loss's value on 4 pairs of one-hot vectors (modality ``image`` and ``joint``) where each KG1 entity matches
+    its counterpart, then where each matches the next one's."""
+    pairs = torch.stack([torch.arange(4), torch.arange(4, 8)], dim=1)
+    aligned = torch.eye(4)[[0, 1, 2, 3, 0, 1, 2, 3]]
+    swapped = torch.eye(4)[[0, 1, 2, 3, 1, 2, 3, 0]]
+    return tuple(loss(Batch(pairs, {"image": v, "joint": v}, None)).item() for v in (aligned, swapped))
 
 
 @pytest.fixture(scope="session", autouse=True)

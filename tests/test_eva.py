@@ -13,7 +13,7 @@ from mmea_bench.components.fusions import WeightedConcat
 from mmea_bench.components.losses import NeighbourhoodComponentLoss
 from mmea_bench.components.structure import GCNEncoder
 from mmea_bench.methods import configure, get_method
-from tests.conftest import TINY_SPEC
+from tests.conftest import TINY_SPEC, aligned_and_swapped
 
 MODALITIES = {"structure": 6, "image": 6}
 
@@ -27,7 +27,7 @@ def test_the_recipe_is_the_released_one():
         "hidden": 400, "dim": 200, "layers": 2,
     }  # fmt: skip
     assert config.encoders["image"].params == {"dim": 200, "missing": "random", "normalize": True}
-    assert config.fusion.params == {"normalize": True, "detach": True, "weights": ""}
+    assert config.fusion.params == {"normalize": True, "detach": True, "weights": "", "learned": True}
     assert config.losses["nca"].params == {"alpha": 15.0, "structure_alpha": 5.0, "beta": 10.0, "margin": 0.0}
     training = config.training
     assert (training.optimizer, training.lr, training.weight_decay, training.batch_size) == ("adamw", 5e-4, 1e-2, 7500)
@@ -62,10 +62,7 @@ def test_nca_is_the_released_loss_on_every_modality_and_the_joint_vector(tiny_kg
 
 def test_nca_is_lowest_for_aligned_pairs(tiny_kg):
     loss = NeighbourhoodComponentLoss(BuildContext(tiny_kg.graphs(), modality_dims={"image": 4}))
-    pairs = torch.stack([torch.arange(4), torch.arange(4, 8)], dim=1)
-    aligned = torch.eye(4)[[0, 1, 2, 3, 0, 1, 2, 3]]
-    swapped = torch.eye(4)[[0, 1, 2, 3, 1, 2, 3, 0]]
-    values = [loss(Batch(pairs, {"image": v, "joint": v}, None)).item() for v in (aligned, swapped)]
+    values = aligned_and_swapped(loss)
     assert values[0] == pytest.approx(2 * (2 * math.log(1 + 3) / 15 - 10 * math.log(2)))
     assert values[0] < values[1]
 

@@ -95,7 +95,9 @@ def test_hook_register_fusions(register_plugin, tiny_kg):
     recording = Recording(WeightedConcat)
     register_recording("fusion", recording, register_plugin)
     train_tiny(tiny_kg, {"fusion": "recorded", "fusion.normalize": "false"})
-    recording.assert_called_as_documented("fusion", {"normalize": False, "detach": False, "weights": ""})
+    recording.assert_called_as_documented(
+        "fusion", {"normalize": False, "detach": False, "weights": "", "learned": True}
+    )
 
 
 def test_hook_register_losses(register_plugin, tiny_kg):

@@ -54,12 +54,14 @@ class ModalityUnavailable(Exception):
 
 @dataclass
 class BuildContext:
-    """What a component factory receives first: the two graphs and, for fusions and losses, the encoders' output
-    sizes (and for losses the fused size)."""
+    """What a component factory receives first: the two graphs; for an encoder, the encoders of the recipe built
+    before it (one that reads another modality's vectors, as MSNEA's image-guided attributes do); for fusions and
+    losses, the encoders' output sizes (and for losses the fused size)."""
 
     graphs: GraphPair
     modality_dims: dict[str, int] = field(default_factory=dict)
     joint_dim: int = 0
+    encoders: dict[str, Encoder] = field(default_factory=dict)
 
 
 class Service:

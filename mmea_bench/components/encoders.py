@@ -6,7 +6,7 @@ from torch import Tensor, nn
 
 from mmea_bench.components.base import BuildContext, Encoder, ModalityUnavailable, reads_features
 from mmea_bench.components.sparse import FixedFeatureLinear, SparseFeatureLinear, quiet_sparse_csr
-from mmea_bench.components.structure import GATEncoder, GCNEncoder
+from mmea_bench.components.structure import EntityEmbedding, GATEncoder, GCNEncoder
 from mmea_bench.hookspecs import hookimpl
 
 
@@ -175,6 +175,7 @@ def text_plm_encoder(
 @hookimpl
 def register_encoders(register):
     register("gcn", GCNEncoder, description="GCN layers over a learnable entity embedding (GCN-Align, EVA)")
+    register("embedding", EntityEmbedding, description="a learnable entity embedding at unit norm, no graph layer")
     register("gat", GATEncoder, description="graph attention layers over a learnable entity embedding (MCLEA)")
     register("relation-bow", RelationBagOfWords, description="bag of the top relation types, Linear -> dim")
     register("attribute-bow", AttributeBagOfWords, description="bag of the top attribute names, Linear -> dim")

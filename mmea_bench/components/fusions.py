@@ -55,14 +55,21 @@ class WeightedConcat(Fusion, JointCosines):
     ``detach``: while training, the modalities enter the joint vector detached, so a loss on the joint vector
     trains the modality weights only, not the encoders (EVA). ``weights``: initial weights other than equal ones,
     as ``modality=weight,...`` (GCN-Align's ``structure=0.9,attribute=0.1``; renormalised over the modalities
-    present, an unnamed one weighing 1).
+    present, an unnamed one weighing 1). ``learned=False``: the weights stay as initialised (MSNEA's equal ones).
     """
 
-    def __init__(self, context: BuildContext, normalize: bool = True, detach: bool = False, weights: str = ""):
+    def __init__(
+        self,
+        context: BuildContext,
+        normalize: bool = True,
+        detach: bool = False,
+        weights: str = "",
+        learned: bool = True,
+    ):
         super().__init__()
         self.modalities = list(context.modality_dims)
         initial = dict.fromkeys(self.modalities, 1.0) | _parse_weights(weights, self.modalities)
-        self.logits = nn.Parameter(torch.tensor([initial[m] for m in self.modalities]).log())
+        self.logits = nn.Parameter(torch.tensor([initial[m] for m in self.modalities]).log(), requires_grad=learned)
         self.normalize, self.detach = normalize, detach
         self.out_dim = sum(context.modality_dims.values())
 

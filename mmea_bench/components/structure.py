@@ -64,6 +64,19 @@ class GraphConvolution(nn.Module):
 ADJACENCIES = ("plain", "functionality")
 
 
+class EntityEmbedding(StructureEncoder):
+    """The learnable entity embedding itself, no graph layer, its rows at unit L2 norm (MSNEA's structure vectors,
+    trained by a translation loss)."""
+
+    unit_input = True
+
+    def __init__(self, context: BuildContext, dim: int = 100):
+        super().__init__(context.graphs, dim, dropout=0.0)
+
+    def rows(self, entities: Tensor) -> Tensor:
+        return nn.functional.normalize(self.entity[entities], dim=1)
+
+
 class GCNEncoder(StructureEncoder):
     """Graph convolutions (ReLU between them) over the symmetric-normalised adjacency with self-loops.
 
