@@ -28,7 +28,7 @@ def test_the_recipe_is_the_released_one():
     assert {spec.params["dim"] for spec in config.encoders.values()} == {300}
     assert config.encoders["image"].params["normalize"] and config.encoders["structure"].component == "gat"
     assert config.fusion.component == "modality-attention"
-    assert config.fusion.params == {"heads": 1, "layers": 1, "feed_forward": 0, "dropout": 0.1}
+    assert config.fusion.params == {"heads": 1, "layers": 1, "feed_forward": 0, "dropout": 0.1, "global_weights": False}
     assert list(config.losses) == ["icl"] and config.losses["icl"].params["tokens"]
     assert config.pseudo_labeler.params | {"embedding": "joint"} == {
         "start": 0.5, "step": 5, "window": 50, "checks": 5, "embedding": "joint",

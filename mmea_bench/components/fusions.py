@@ -9,6 +9,11 @@ from torch import Tensor, nn
 from mmea_bench.components.base import BuildContext, Embeddings, Fusion, Service, fusion_token
 from mmea_bench.hookspecs import hookimpl
 
+MODALITY_WEIGHTS = "modality-weights"
+"""The embedding under which an attention fusion offers each entity's modality weights, (N, modalities)."""
+ENTITY_JOINT = "joint:entity-weighted"
+"""The embedding under which a fusion with global weights offers the joint vector under each entity's weights."""
+
 
 class JointCosines(Service):
     """A fusion whose joint cosine similarities follow from the modalities' own: a batch's joint similarity matrix
@@ -143,13 +148,21 @@ class ModalityAttention(Fusion):
 
     A modality's weight: the attention its token receives in the last layer (summed over heads and queries, the
     probabilities after their dropout, as released), divided by sqrt(modalities x heads), softmax over modalities.
-    The last layer's output token of each modality is offered as the embedding ``fusion_token(modality)`` (for
-    icl's ``tokens``). Every modality must have the same size. ``feed_forward``: the units of each layer's
+    Offered beside the joint vector: the last layer's output token of each modality as ``fusion_token(modality)``
+    (for icl's ``tokens``) and the weights as ``MODALITY_WEIGHTS`` (N, modalities). ``global_weights`` (UMAEA): the
+    joint vector takes one learned softmax weight per modality instead, the entity-weighted one offered as
+    ``ENTITY_JOINT``. Every modality must have the same size. ``feed_forward``: the units of each layer's
     feed-forward block (0: none).
     """
 
     def __init__(
-        self, context: BuildContext, heads: int = 1, layers: int = 1, feed_forward: int = 0, dropout: float = 0.1
+        self,
+        context: BuildContext,
+        heads: int = 1,
+        layers: int = 1,
+        feed_forward: int = 0,
+        dropout: float = 0.1,
+        global_weights: bool = False,
     ):
         super().__init__()
         self.modalities = list(context.modality_dims)
@@ -160,25 +173,32 @@ class ModalityAttention(Fusion):
             raise ValueError(f"modality-attention needs layers >= 1, not {layers}")
         hidden = sizes.pop()
         self.layers = nn.ModuleList(TokenLayer(hidden, heads, feed_forward, dropout) for _ in range(layers))
+        self.logits = nn.Parameter(torch.zeros(len(self.modalities))) if global_weights else None
         self.out_dim = hidden * len(self.modalities)
         self.mean_weights = torch.full((len(self.modalities),), 1 / len(self.modalities))
 
     def forward(self, embeddings: Embeddings) -> Embeddings:
-        raw = [embeddings[modality] for modality in self.modalities]
-        tokens = torch.stack(raw, dim=1)
+        units = [nn.functional.normalize(embeddings[modality], dim=1) for modality in self.modalities]
+        tokens = torch.stack([embeddings[modality] for modality in self.modalities], dim=1)
         for layer in self.layers:
             tokens, attention = layer(tokens)
-        received = attention.sum(dim=(1, 2)) / math.sqrt(len(raw) * attention.shape[1])
+        received = attention.sum(dim=(1, 2)) / math.sqrt(len(units) * attention.shape[1])
         weights = torch.softmax(received, dim=1)
         if not self.training:
             self.mean_weights = weights.detach().mean(0)
-        parts = [weights[:, [index]] * nn.functional.normalize(vectors, dim=1) for index, vectors in enumerate(raw)]
         fused = {fusion_token(modality): tokens[:, index] for index, modality in enumerate(self.modalities)}
-        return fused | {"joint": torch.cat(parts, dim=1)}
+        fused[MODALITY_WEIGHTS] = weights
+        entity_joint = torch.cat([weights[:, [index]] * vectors for index, vectors in enumerate(units)], dim=1)
+        if self.logits is None:
+            return fused | {"joint": entity_joint}
+        shared = torch.softmax(self.logits, dim=0)
+        joint = torch.cat([weight * vectors for weight, vectors in zip(shared, units, strict=True)], dim=1)
+        return fused | {"joint": joint, ENTITY_JOINT: entity_joint}
 
     def modality_weights(self) -> dict[str, float]:
-        """The entities' mean weight of each modality at the last evaluation-mode forward pass."""
-        return dict(zip(self.modalities, self.mean_weights.tolist(), strict=True))
+        """The learned global weights, else the entities' mean weights at the last evaluation-mode forward pass."""
+        weights = self.mean_weights if self.logits is None else torch.softmax(self.logits.detach(), dim=0)
+        return dict(zip(self.modalities, weights.tolist(), strict=True))
 
 
 def _parse_weights(text: str, modalities: list[str]) -> dict[str, float]:

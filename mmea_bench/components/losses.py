@@ -6,6 +6,7 @@ import torch
 from torch import Tensor, nn
 
 from mmea_bench.components.base import Batch, BuildContext, Loss, Service, TrainingView, fusion_token
+from mmea_bench.components.fusions import MODALITY_WEIGHTS
 from mmea_bench.components.similarity import (
     MASKED_LOGIT,
     InfoNCE,
@@ -125,6 +126,24 @@ class JointContrastReplacement(Service):
         raise NotImplementedError
 
 
+class AutomaticWeighting(nn.Module):
+    """Sums named loss terms as L / (2 p^2) + log(1 + p^2), one learned p per term, from 1 (Liebel and Koerner
+    2018; UMAEA's outer weighting). A term absent from a call is left out with its regulariser."""
+
+    def __init__(self, names: list[str]):
+        super().__init__()
+        self.names = list(names)
+        self.scales = nn.Parameter(torch.ones(len(self.names)))
+
+    def forward(self, terms: dict[str, Tensor]) -> Tensor:
+        squares = self.scales**2
+        return sum(
+            terms[name] / (2 * squares[index]) + torch.log1p(squares[index])
+            for index, name in enumerate(self.names)
+            if name in terms
+        )
+
+
 class IntraModalContrastiveLoss(ModalityLoss):
     """MCLEA's intra-modal contrastive loss (ICL): InfoNCE over the batch, on each modality and on the joint vectors.
 
@@ -133,29 +152,60 @@ class IntraModalContrastiveLoss(ModalityLoss):
     per-modality terms through uncertainty weighting (``uncertainty=False``: summed). The joint term is left out
     while another loss of the run replaces it (:class:`JointContrastReplacement`). ``tokens``: also a term on the
     fusion's output token of each modality (MEAformer's), weighted as a second set with the same weights.
+
+    UMAEA's options: ``joints``, the embeddings that get a joint term (comma-separated, summed); ``confidence``, each
+    pair's modality term scaled by its entities' smaller weight of that modality (the fusion's ``MODALITY_WEIGHTS``
+    times the number of modalities; not detached); ``balance``, the joint terms, the modality terms and the token
+    terms summed by :class:`AutomaticWeighting`.
     """
 
     label = "icl"
 
-    def __init__(self, context: BuildContext, temperature: float = 0.1, uncertainty: bool = True, tokens: bool = False):
+    def __init__(
+        self,
+        context: BuildContext,
+        temperature: float = 0.1,
+        uncertainty: bool = True,
+        tokens: bool = False,
+        joints: str = "joint",
+        confidence: bool = False,
+        balance: bool = False,
+    ):
         super().__init__(context, uncertainty)
-        self.temperature, self.tokens = temperature, tokens
+        self.temperature, self.tokens, self.confidence = temperature, tokens, confidence
+        self.joints = [name.strip() for name in joints.split(",") if name.strip()]
+        self.balance = AutomaticWeighting(["joint", "modalities", "tokens"]) if balance else None
 
     def info_nce(self, batch: Batch, embedding: str) -> Tensor:
         """The InfoNCE loss of one embedding on the batch, both directions averaged."""
         return InfoNCE.apply(batch_cosines(batch, embedding), counterparts(batch.pairs), self.temperature)
 
+    def confident_info_nce(self, batch: Batch, modality: str) -> Tensor:
+        """:meth:`info_nce` with each pair's rows scaled by its entities' smaller (scaled) weight of ``modality``."""
+        weights = batch.rows(MODALITY_WEIGHTS)
+        weights = weights[:, self.weighting.names.index(modality)] * weights.shape[1]
+        size = len(batch.pairs)
+        pair_weights = torch.minimum(weights[:size], weights[size:]).repeat(2)
+        cosines = batch_cosines(batch, modality)
+        own = torch.eye(len(cosines), dtype=torch.bool, device=cosines.device)
+        logits = (cosines / self.temperature).masked_fill(own, MASKED_LOGIT)
+        losses = nn.functional.cross_entropy(logits, counterparts(batch.pairs), reduction="none")
+        return (losses * pair_weights).mean()
+
     def forward(self, batch: Batch) -> Tensor:
-        total = self.weighting({name: self.info_nce(batch, name) for name in self.weighting.names})
+        modality_term = self.confident_info_nce if self.confidence else self.info_nce
+        terms = {"modalities": self.weighting({name: modality_term(batch, name) for name in self.weighting.names})}
         if self.tokens:
-            total = total + self.weighting(
+            terms["tokens"] = self.weighting(
                 {name: self.info_nce(batch, fusion_token(name)) for name in self.weighting.names}
             )
         view = batch.view
         replacement = view.service(JointContrastReplacement) if view is not None else None
-        if replacement is not None and replacement.replaces_joint_contrast(view):
-            return total
-        return self.info_nce(batch, "joint") + total
+        if replacement is None or not replacement.replaces_joint_contrast(view):
+            terms["joint"] = sum(self.info_nce(batch, name) for name in self.joints)
+        if self.balance is not None:
+            return self.balance(terms)
+        return sum(terms[name] for name in ("joint", "modalities", "tokens") if name in terms)
 
 
 class InterModalAlignmentLoss(ModalityLoss):

@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 
+import torch
+
 from mmea_bench.data.cache import FeatureCache
 from mmea_bench.data.id_layout import load_id_layout
 from mmea_bench.data.kgpair import KGPair
@@ -18,6 +20,9 @@ from mmea_bench.data.openea import load_openea
 from mmea_bench.errors import UserError, unknown_name
 from mmea_bench.plugins import PluginManager, Registration, plugin_manager
 from mmea_bench.settings import parse_assignments, parse_value
+
+DROP_IMAGES = "drop_images"
+"""The parameter every dataset takes: the fraction of its entities with an image that lose it."""
 
 
 def _looks_like_path(text: str) -> bool:
@@ -93,11 +98,27 @@ class DatasetSpec:
         """What tells datasets apart (and keys their cached features): the label, a folder by its absolute path."""
         return str(self.path) + self._suffix if self.path else self.label
 
+    def dropped_images(self) -> float:
+        """The ``drop_images`` parameter every dataset takes (0 without it)."""
+        dropped = parse_value(f"--dataset {self.label}:{DROP_IMAGES}", self.params.get(DROP_IMAGES, "0"), 0.0)
+        if not 0 <= dropped <= 1:
+            raise UserError(f"--dataset {self.label}: {DROP_IMAGES} must be between 0 and 1, not {dropped}")
+        return dropped
+
+    @property
+    def features_key(self) -> str:
+        """What keys its cached features: :attr:`cache_key` without ``drop_images`` (the features are the same)."""
+        params = {key: value for key, value in self.params.items() if key != DROP_IMAGES}
+        return DatasetSpec(self.name, params).cache_key
+
     def typed_params(self, plugins: PluginManager = plugin_manager) -> dict[str, object]:
-        """The parameters as the factory's types; unknown names are an error."""
+        """The factory's parameters as its types (``drop_images`` checked, not passed); unknown names are an error."""
         defaults = self.registration(plugins).defaults()
         typed = {}
+        self.dropped_images()
         for key, text in self.params.items():
+            if key == DROP_IMAGES:
+                continue
             if key not in defaults:
                 raise unknown_name(f"parameter of dataset '{self.name}'", key, defaults)
             typed[key] = parse_value(f"--dataset {self.name}:{key}", text, defaults[key])
@@ -105,7 +126,11 @@ class DatasetSpec:
 
 
 def load_dataset(spec: DatasetSpec, plugins: PluginManager = plugin_manager) -> KGPair:
-    """Load a dataset with its cached features attached; its KGPair is named by the spec's label."""
+    """Load a dataset with its cached features attached; its KGPair is named by the spec's label.
+
+    Every dataset takes ``drop_images=R`` beside its own parameters: a fraction R of the entities that have an image
+    lose it (the same entities at every load), to measure robustness to missing images (UMAEA's setting).
+    """
     registration = spec.registration(plugins)
     try:
         kg = registration.build(params=spec.typed_params(plugins))
@@ -114,5 +139,22 @@ def load_dataset(spec: DatasetSpec, plugins: PluginManager = plugin_manager) -> 
     kg.name = spec.label
     from mmea_bench.features.text import text_source
 
-    FeatureCache(spec.cache_key).attach(kg, partial(text_source, kg))
+    FeatureCache(spec.features_key).attach(kg, partial(text_source, kg))
+    if spec.dropped_images():
+        drop_features(kg, "image", spec.dropped_images())
     return kg
+
+
+def drop_features(kg: KGPair, field: str, fraction: float, seed: int = 0) -> None:
+    """Remove ``field`` features from ``fraction`` of the entities that have one, drawn with ``seed``."""
+    if field not in kg.features:
+        raise UserError(f"dataset '{kg.name}': {DROP_IMAGES} needs '{field}' features, and it has none")
+    matrix = kg.features[field]
+    known = kg.feature_masks.get(field, torch.ones(len(matrix), dtype=torch.bool)).clone()
+    having = known.nonzero().flatten()
+    order = torch.randperm(len(having), generator=torch.Generator().manual_seed(seed))
+    lost = having[order[: round(fraction * len(having))]]
+    known[lost] = False
+    matrix = matrix.clone()
+    matrix[lost] = 0
+    kg.features[field], kg.feature_masks[field] = matrix, known

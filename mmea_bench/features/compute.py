@@ -43,7 +43,7 @@ def embed_texts(
     spec = DatasetSpec.parse(dataset)
     kg = load_dataset(spec, plugins)
     encoder = SentenceEncoder(model, batch_size=batch_size, device=device)
-    return _embed_fields(kg, FeatureCache(spec.cache_key), encoder, fields or TEXT_FIELDS, progress)
+    return _embed_fields(kg, FeatureCache(spec.features_key), encoder, fields or TEXT_FIELDS, progress)
 
 
 def provide_texts(
@@ -54,7 +54,7 @@ def provide_texts(
     missing = [field for field in fields if field in TEXT_FIELDS and field not in kg.features]
     if not any(entity_texts(kg, field) is not None for field in missing):
         return dict.fromkeys(missing)
-    cache = FeatureCache(spec.cache_key)
+    cache = FeatureCache(spec.features_key)
     results = _embed_fields(kg, cache, SentenceEncoder(), missing, progress)
     cache.attach(kg, partial(text_source, kg))
     return results
@@ -97,5 +97,5 @@ def embed_images(
     start = time.perf_counter()
     advance = progress(f"images ({total:,})", total) if progress else None
     matrix, mask = image_features(kg, images, encoder, advance)
-    path = FeatureCache(spec.cache_key).write(encoder.key, "image", matrix, mask)
+    path = FeatureCache(spec.features_key).write(encoder.key, "image", matrix, mask)
     return CachedFeatures("image", int(mask.sum()), matrix.shape[1], time.perf_counter() - start, path)
