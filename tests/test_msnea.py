@@ -20,7 +20,9 @@ def test_the_recipe_is_the_released_one():
         "structure": ("embedding", 100), "image": ("image", 100), "attribute": ("attribute-values", 100),
     }  # fmt: skip
     assert config.fusion.params == {"normalize": True, "detach": False, "weights": "", "learned": False}
-    assert config.losses["transe"].params == {"triples": 5000, "margin": 1.0, "embedding": "structure", "visual": True}
+    assert config.losses["transe"].params == {
+        "triples": 5000, "margin": 1.0, "embedding": "structure", "visual": True, "swap": True,
+    }  # fmt: skip
     assert config.losses["siamese"].params == {"margin": 2.0, "embeddings": "all"}
     training = config.training
     assert (training.optimizer, training.lr, training.weight_decay, training.batch_size) == ("adam", 1e-3, 0.0, 0)
@@ -62,15 +64,16 @@ def test_translation_is_transe_on_structure_and_image_vectors(tiny_kg):
     context.modality_dims = {"structure": 8}
     loss = TranslationLoss(context, triples=64)
     n1 = tiny_kg.num_entities[0]
-    heads = torch.tensor([0, 1, n1, n1 + 1] * 50)
-    corrupt_heads, corrupt_tails = loss.corrupted(heads, heads + 2)
-    changed = torch.where(corrupt_heads != heads, corrupt_heads, corrupt_tails)
-    assert ((changed < n1) == (heads < n1)).all()  # negatives stay in their KG
+    rows = torch.arange(len(loss.triples)).repeat(4)
+    corrupt_heads, corrupt_tails = loss.corrupted(rows)
+    changed = torch.where(corrupt_heads != loss.triples[rows, 0], corrupt_heads, corrupt_tails)
+    assert ((changed < n1) == loss.first_kg[rows]).all()  # negatives stay in their triple's KG
     torch.manual_seed(3)
     value = loss(Batch(torch.empty(0, 2, dtype=torch.long), {"structure": structure()}, None))
     torch.manual_seed(3)
-    drawn = loss.triples[torch.randint(len(loss.triples), (64,))]
-    bad_heads, bad_tails = loss.corrupted(drawn[:, 0], drawn[:, 2])
+    rows = torch.randint(len(loss.triples), (64,))
+    drawn = loss.triples[rows]
+    bad_heads, bad_tails = loss.corrupted(rows)
     relations = nn.functional.normalize(loss.relations[drawn[:, 1]], dim=1)
     expected = 0
     for vectors in (structure(), nn.functional.normalize(loss.visual(), dim=1)):
@@ -81,6 +84,27 @@ def test_translation_is_transe_on_structure_and_image_vectors(tiny_kg):
     value.backward()
     assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in (structure.entity, loss.relations))
     assert loss.visual.linear.weight.grad.abs().sum() > 0
+
+
+def test_each_seeds_triples_are_copied_with_its_counterpart_in_its_place(tiny_kg):
+    context = BuildContext(tiny_kg.graphs(), modality_dims={"structure": 8})
+    loss = TranslationLoss(context, visual=False)
+    original = {tuple(t) for t in loss.triples.tolist()}
+    seed = tiny_kg.links[:1]
+    left, right = seed[0].tolist()
+    view = type("View", (), {"seeds": seed, "device": torch.device("cpu")})()
+    loss.setup(view)
+    added = {tuple(t) for t in loss.triples.tolist()} - original
+    expected = {(right, r, t) for h, r, t in original if h == left} | {
+        (h, r, right) for h, r, t in original if t == left
+    }
+    expected |= {(left, r, t) for h, r, t in original if h == right} | {
+        (h, r, left) for h, r, t in original if t == right
+    }
+    assert added == expected - original and added
+    copies, sides = loss.triples[len(original) :], loss.first_kg[len(original) :]
+    holds_right = (copies[:, 0] == right) | (copies[:, 2] == right)
+    assert torch.equal(sides, holds_right)  # a copy of left's KG1 triples stays in KG1, of right's in KG2
 
 
 def test_the_siamese_loss_pulls_counterparts_to_the_margin_and_others_to_zero(tiny_kg):
