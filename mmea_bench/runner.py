@@ -151,6 +151,8 @@ class Training:
         if config.training_free:
             _check_nothing_to_train(config.method, self.model)
         self.schedule = LearningRateSchedule(self.settings)
+        modules = (self.model, *self.losses.values())
+        self.trainable = [p for module in modules for p in module.parameters() if p.requires_grad]
         self.optimizer = None if config.training_free else self._optimizer()
         for component in self.assembly.components:
             component.setup(self.view)
@@ -165,8 +167,6 @@ class Training:
         settings = self.settings
         if settings.optimizer not in OPTIMIZERS:
             raise UserError(f"optimizer '{settings.optimizer}' is not one of {', '.join(OPTIMIZERS)}")
-        modules = (self.model, *self.losses.values())
-        self.trainable = [p for module in modules for p in module.parameters() if p.requires_grad]
         return self._new_optimizer(settings.lr)
 
     def _new_optimizer(self, lr: float) -> torch.optim.Optimizer:

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from mmea_bench import api
 from mmea_bench.components import Batch
 from mmea_bench.data.synthetic import generate_synthetic
 from mmea_bench.plugins import plugin_manager
@@ -17,6 +18,19 @@ TINY = {"entities": 400}
 """A synthetic pair small enough to train in about a second."""
 TINY_SPEC = "synthetic:entities=400"
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+
+ITERATIVE = {"check_every": "5", "pseudo_labeler.step": "2", "pseudo_labeler.window": "4"}
+"""Checks and pseudo-label windows short enough for a 12-epoch run on the tiny pair."""
+
+
+def trained_tiny(method: str, tracking_uri: str, experiment: str, settings: dict, dataset: str = TINY_SPEC, epochs=12):
+    """Train ``method`` once on a tiny pair through the API: its record (which must have finished) and its metrics."""
+    result = api.run([method], [dataset], [0.3], epochs=epochs, settings=settings, tracking_uri=tracking_uri,
+                     experiment=experiment)  # fmt: skip
+    (record,) = result.runs
+    assert record.status == "FINISHED", record.error
+    return record, result.tracker.client.get_run(record.run_id).data.metrics
 
 
 def aligned_and_swapped(loss) -> tuple[float, float]:

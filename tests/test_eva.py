@@ -6,14 +6,13 @@ import pytest
 import torch
 from torch import nn
 
-from mmea_bench import api
 from mmea_bench.components import Batch, BuildContext
 from mmea_bench.components.encoders import image_encoder
 from mmea_bench.components.fusions import WeightedConcat
 from mmea_bench.components.losses import NeighbourhoodComponentLoss
 from mmea_bench.components.structure import GCNEncoder
 from mmea_bench.methods import configure, get_method
-from tests.conftest import TINY_SPEC, aligned_and_swapped
+from tests.conftest import ITERATIVE, aligned_and_swapped, trained_tiny
 
 MODALITIES = {"structure": 6, "image": 6}
 
@@ -89,12 +88,7 @@ def test_gcn_with_a_wider_hidden_layer_and_normalised_image_features(tiny_kg):
 
 
 def test_eva_trains_end_to_end_with_iterative_learning(tracking_uri, experiment):
-    settings = {"check_every": "5", "pseudo_labeler.step": "2", "pseudo_labeler.window": "4"}
-    result = api.run(["eva"], [TINY_SPEC], [0.3], epochs=12, settings=settings, tracking_uri=tracking_uri,
-                     experiment=experiment)  # fmt: skip
-    (record,) = result.runs
-    assert record.status == "FINISHED", record.error
+    record, metrics = trained_tiny("eva", tracking_uri, experiment, ITERATIVE)
     assert record.outcome.modalities == ["structure", "relation", "attribute", "image"]
-    metrics = result.tracker.client.get_run(record.run_id).data.metrics
     assert 0.05 < metrics["test_csls_hits_at_1"] <= metrics["test_csls_hits_at_10"] <= 1
     assert metrics["pseudo_accepted"] > 0 and {f"weight_{m}" for m in record.outcome.modalities} <= set(metrics)

@@ -7,7 +7,6 @@ import pytest
 import torch
 from torch import nn
 
-from mmea_bench import api
 from mmea_bench.components import Batch, BuildContext
 from mmea_bench.components.base import fusion_token
 from mmea_bench.components.fusions import ModalityAttention
@@ -18,7 +17,7 @@ from mmea_bench.errors import UserError
 from mmea_bench.methods import TrainingConfig, configure, get_method
 from mmea_bench.runner import Training
 from mmea_bench.schedule import LearningRateSchedule
-from tests.conftest import TINY_SPEC
+from tests.conftest import ITERATIVE, trained_tiny
 
 MODALITIES = {"structure": 8, "relation": 8, "image": 8}
 
@@ -142,17 +141,7 @@ def test_pairs_need_only_the_last_checks_of_a_window(tiny_kg):
 
 
 def test_meaformer_trains_end_to_end_with_iterative_learning(tracking_uri, experiment):
-    settings = {
-        "check_every": "5",
-        "pseudo_labeler.step": "2",
-        "pseudo_labeler.window": "4",
-        "pseudo_labeler.checks": "1",
-    }
-    result = api.run(["meaformer"], [TINY_SPEC], [0.3], epochs=12, settings=settings, tracking_uri=tracking_uri,
-                     experiment=experiment)  # fmt: skip
-    (record,) = result.runs
-    assert record.status == "FINISHED", record.error
-    metrics = result.tracker.client.get_run(record.run_id).data.metrics
+    record, metrics = trained_tiny("meaformer", tracking_uri, experiment, ITERATIVE | {"pseudo_labeler.checks": "1"})
     assert 0.05 < metrics["test_csls_hits_at_1"] <= metrics["test_csls_hits_at_10"] <= 1
     assert metrics["pseudo_accepted"] > 0
     weights = [metrics[f"weight_{m}"] for m in record.outcome.modalities]

@@ -6,12 +6,11 @@ import torch
 from torch import nn
 
 from mmea_baselines.msnea import ImageGuidedAttributes, SiameseContrastiveLoss, TranslationLoss, numeric_value
-from mmea_bench import api
 from mmea_bench.components import Batch, BuildContext
 from mmea_bench.components.encoders import image_encoder
 from mmea_bench.components.structure import EntityEmbedding
 from mmea_bench.methods import configure, get_method
-from tests.conftest import TINY_SPEC, aligned_and_swapped
+from tests.conftest import aligned_and_swapped, trained_tiny
 
 
 def test_the_recipe_is_the_released_one():
@@ -116,11 +115,7 @@ def test_the_siamese_loss_pulls_counterparts_to_the_margin_and_others_to_zero(ti
 
 
 def test_msnea_trains_end_to_end(tracking_uri, experiment):
-    result = api.run(["msnea"], [TINY_SPEC], [0.3], epochs=10, settings={"check_every": "5"},
-                     tracking_uri=tracking_uri, experiment=experiment)  # fmt: skip
-    (record,) = result.runs
-    assert record.status == "FINISHED", record.error
+    record, metrics = trained_tiny("msnea", tracking_uri, experiment, {"check_every": "5"}, epochs=10)
     assert record.outcome.modalities == ["structure", "image", "attribute"]
-    metrics = result.tracker.client.get_run(record.run_id).data.metrics
     assert 0 < metrics["test_csls_hits_at_1"] <= metrics["test_csls_hits_at_10"] <= 1
     assert metrics["weight_image"] == pytest.approx(1 / 3) and metrics["train_loss_transe"] > 0

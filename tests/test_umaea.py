@@ -7,14 +7,13 @@ import pytest
 import torch
 from torch import nn
 
-from mmea_bench import api
 from mmea_bench.components import Batch, BuildContext
 from mmea_bench.components.fusions import ENTITY_JOINT, MODALITY_WEIGHTS, ModalityAttention
 from mmea_bench.components.losses import AutomaticWeighting, IntraModalContrastiveLoss
 from mmea_bench.data.loading import DatasetSpec, load_dataset
 from mmea_bench.errors import UserError
 from mmea_bench.methods import configure, get_method
-from tests.conftest import TINY_SPEC
+from tests.conftest import ITERATIVE, TINY_SPEC, trained_tiny
 
 MODALITIES = {"structure": 8, "relation": 8, "image": 8}
 
@@ -89,16 +88,7 @@ def test_any_dataset_can_lose_a_fraction_of_its_images_the_same_at_every_load():
 
 
 def test_umaea_trains_end_to_end_with_half_the_images_dropped(tracking_uri, experiment):
-    settings = {
-        "check_every": "5",
-        "pseudo_labeler.step": "2",
-        "pseudo_labeler.window": "4",
-        "pseudo_labeler.checks": "1",
-    }
-    result = api.run(["umaea"], [f"{TINY_SPEC},drop_images=0.5"], [0.3], epochs=12, settings=settings,
-                     tracking_uri=tracking_uri, experiment=experiment)  # fmt: skip
-    (record,) = result.runs
-    assert record.status == "FINISHED", record.error
-    metrics = result.tracker.client.get_run(record.run_id).data.metrics
+    settings = ITERATIVE | {"pseudo_labeler.checks": "1"}
+    _, metrics = trained_tiny("umaea", tracking_uri, experiment, settings, dataset=f"{TINY_SPEC},drop_images=0.5")
     assert 0.05 < metrics["test_csls_hits_at_1"] <= metrics["test_csls_hits_at_10"] <= 1
     assert metrics["pseudo_accepted"] > 0

@@ -99,14 +99,14 @@ class TranslationLoss(Loss):
             return
         counterpart = torch.arange(self.total, device=view.device)
         counterpart[view.seeds[:, 0]], counterpart[view.seeds[:, 1]] = view.seeds[:, 1], view.seeds[:, 0]
-        heads, tails = self.triples[:, 0], self.triples[:, 2]
-        swapped_heads = self.triples[counterpart[heads] != heads]
-        swapped_heads[:, 0] = counterpart[swapped_heads[:, 0]]
-        swapped_tails = self.triples[counterpart[tails] != tails]
-        swapped_tails[:, 2] = counterpart[swapped_tails[:, 2]]
-        sides = [self.first_kg[counterpart[heads] != heads], self.first_kg[counterpart[tails] != tails]]
-        self.triples = torch.cat([self.triples, swapped_heads, swapped_tails])
-        self.first_kg = torch.cat([self.first_kg, *sides])
+        triples, sides = [self.triples], [self.first_kg]
+        for column in (0, 2):  # heads, then tails
+            seeded = counterpart[self.triples[:, column]] != self.triples[:, column]
+            copies = self.triples[seeded]
+            copies[:, column] = counterpart[copies[:, column]]
+            triples.append(copies)
+            sides.append(self.first_kg[seeded])
+        self.triples, self.first_kg = torch.cat(triples), torch.cat(sides)
 
     def corrupted(self, rows: Tensor) -> tuple[Tensor, Tensor]:
         """Triples ``rows`` with the head or the tail (even odds) replaced by an entity drawn from the triple's KG."""
@@ -168,26 +168,25 @@ def msnea() -> Method:
     pseudo-labels.
 
     Fidelity (released code: github.com/liyichen-cly/MSNEA). Follows it: the encoders and their size (100); image
-    vectors guiding the attribute slots by attention, the gradient reaching the image projection; slot vectors
-    from the attribute name's frozen language-model vector and sigmoid(value), the value's first number (a date's
-    year); TransE with squared L2 distances, margin 1, summed over 5,000 triples, one corrupted triple each (head or
-    tail, even odds, from the same KG), unit relation vectors shared by the structure and the visual term, each
-    training seed's triples copied with its counterpart in its place; the
-    contrastive loss (margin 2 on cosines, squared, averaged over the whole matrix) on the joint vector, structure,
-    attributes and image, summed with the translation terms; all training pairs in every step; Adam at 1e-3, no
-    weight decay. Deviates: one step per epoch (released: an epoch is one step per 5,000 triples, each with the whole
-    alignment loss, so its 200 epochs are 200 x ceil(triples / 5,000) epochs here: 16,400 on FB15K-DB15K, ``--epochs
-    16400 --set check_every=400``; no ``--profile published``, as the count depends on the dataset); 300 epochs by
-    default (``--profile equal``); the packaged MiniLM sentence encoder for attribute names (released: BERT vectors);
-    attention masked to an entity's own attributes (released: padding slots get weight, a masking bug), entities
-    without attributes at 0; attribute vectors at unit norm in the joint vector and its loss (released: raw, so
-    their length sets their weight); negatives not filtered against known triples (released: up to 10 redraws);
-    missing images drawn from the known features' statistics (released: zeros); entity rows initialised
-    N(0, 1/sqrt(N)) (released: Xavier); no union of a training pair's attributes (released: both entities get the
-    union of their (attribute, value) sets); CSLS (k = 3) as for every method here (released: cosine); checkpoints
-    chosen on validation by exact ranks (released: validation too, by approximate ranks). Reported, re-run in the
-    MEAformer and UMAEA repositories (DBP15K at 30 %, no names, attribute names only, test candidates only, selected
-    on test): Hits@1 0.609 zh-en, 0.541 ja-en, 0.557 fr-en.
+    vectors guiding the attribute slots by attention, the gradient reaching the image projection; slot vectors from the
+    attribute name's frozen language-model vector and sigmoid(value), the value's first number (a date's year); TransE
+    with squared L2 distances, margin 1, summed over 5,000 triples, one corrupted triple each (head or tail, even odds,
+    from the same KG), unit relation vectors shared by the structure and the visual term, each training seed's triples
+    copied with its counterpart in its place; the contrastive loss (margin 2 on cosines, squared, averaged over the
+    whole matrix) on the joint vector, structure, attributes and image, summed with the translation terms; all training
+    pairs in every step; Adam at 1e-3, no weight decay. Deviates: one step per epoch (released: an epoch is one step per
+    5,000 triples, each with the whole alignment loss, so its 200 epochs are 200 x ceil(triples / 5,000) epochs here:
+    16,400 on FB15K-DB15K, ``--epochs 16400 --set check_every=400``; no ``--profile published``, as the count depends on
+    the dataset); 300 epochs by default (``--profile equal``); the packaged MiniLM sentence encoder for attribute names
+    (released: BERT vectors); attention masked to an entity's own attributes (released: padding slots get weight, a
+    masking bug), entities without attributes at 0; attribute vectors at unit norm in the joint vector and its loss
+    (released: raw, so their length sets their weight); negatives not filtered against known triples (released: up to 10
+    redraws); missing images drawn from the known features' statistics (released: zeros); entity rows initialised N(0,
+    1/sqrt(N)) (released: Xavier); no union of a training pair's attributes (released: both entities get the union of
+    their (attribute, value) sets); CSLS (k = 3) as for every method here (released: cosine); checkpoints chosen on
+    validation by exact ranks (released: validation too, by approximate ranks). Reported, re-run in the MEAformer and
+    UMAEA repositories (DBP15K at 30 %, no names, attribute names only, test candidates only, selected on test): Hits@1
+    0.609 zh-en, 0.541 ja-en, 0.557 fr-en.
     """
     return Method(
         name="msnea",

@@ -140,8 +140,8 @@ def load_dataset(spec: DatasetSpec, plugins: PluginManager = plugin_manager) -> 
     from mmea_bench.features.text import text_source
 
     FeatureCache(spec.features_key).attach(kg, partial(text_source, kg))
-    if spec.dropped_images():
-        drop_features(kg, "image", spec.dropped_images())
+    if dropped := spec.dropped_images():
+        drop_features(kg, "image", dropped)
     return kg
 
 
