@@ -77,9 +77,10 @@ def leaderboard(
         where = f"sweep {sweep} of experiment '{experiment}'" if sweep else f"experiment '{experiment}'"
         raise UserError(f"{where} in {store.tracking_uri} has no runs of 'mmea-bench run'")
     title = f"{experiment}, sweep {sweep}" if sweep else experiment
-    sweeps = list(dict.fromkeys(frame.sort_values("start_time")["sweep"]))
+    sweeps = list(dict.fromkeys([*frame.sort_values("start_time")["sweep"], *([sweep] if sweep else [])]))
     words = ["mmea-bench", "leaderboard", "--experiment", experiment, *(["--sweep", sweep] if sweep else [])]
-    commands = [*store.sweep_commands([found for found in sweeps if found]), command or shlex.join(words)]
+    recorded = dict.fromkeys(store.sweep_commands([found for found in sweeps if found]))
+    commands = [*recorded, command or shlex.join(words)]
     stem = file_stem(experiment)
     if protocol:
         board = build_protocol_board(frame, title, commands, scorers[0])

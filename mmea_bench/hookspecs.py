@@ -58,6 +58,7 @@ KINDS = {
         ComponentKind("pseudo_labeler", "register_pseudo_labelers", True, True, "PseudoLabeler"),
         ComponentKind("method", "register_methods", False, False, "Method"),
         ComponentKind("dataset", "register_datasets", False, True, "KGPair"),
+        ComponentKind("executor", "register_executors", False, True, "Executor"),
     )
 }
 """Every component kind by name: the one statement of each factory's signature."""
@@ -120,4 +121,14 @@ def register_datasets(register):
     Factory: ``factory(**params) -> KGPair``, a :class:`~mmea_bench.data.KGPair`. Loading may take time; listing
     names never loads anything. A :class:`~mmea_bench.data.benchmarks.Benchmark` is such a factory that also
     declares its folders and download sources, so ``datasets``, ``datasets info`` and ``datasets download`` serve it.
+    """
+
+
+@hookspec
+def register_executors(register):
+    """Register executors: where a sweep's cells train (this process, worker processes, a cluster).
+
+    Factory: ``factory(**params) -> Executor``, an :class:`~mmea_bench.executors.Executor` (``--executor
+    NAME:key=value,...`` sets the parameters). It trains the cells it is given and reports each one's start,
+    progress and end; the sweep records the runs.
     """

@@ -25,6 +25,7 @@ DEFAULT_PLUGINS = (
     "mmea_bench.components.pseudo_labelers",
     "mmea_bench.data.synthetic",
     "mmea_bench.data.benchmarks",
+    "mmea_bench.executors",
 )
 """The core's own components, always loaded; methods live in plugins and arrive through entry points."""
 
@@ -203,6 +204,11 @@ class PluginManager:
                 message = f"{type(error).__name__}: {error}"
                 raise PluginError(f"plugin '{impl.plugin_name}' failed in {hook}: {message}") from error
         return found
+
+    def loaded(self) -> list[object]:
+        """Every loaded plugin object (a module, or an instance with hook implementations)."""
+        self._ensure_loaded()
+        return [plugin for _, plugin in self._pm.list_name_plugin()]
 
     def plugins(self) -> dict[str, dict[str, list[str]]]:
         """Every loaded plugin with the component names it contributes, by kind."""

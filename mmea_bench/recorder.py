@@ -1,14 +1,20 @@
 """Recording a sweep's cells as tracked runs: each started with its settings, fed its metrics, ended with its outcome
 or its error (logging failures included, so no run is left RUNNING)."""
 
+import hashlib
+import json
+import sys
 import traceback
 from dataclasses import asdict, dataclass, field
 from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from types import ModuleType
 
-from mmea_bench.executors import Cell, CellResult
+from mmea_bench.executors import Cell, CellResult, first_line
 from mmea_bench.observer import Observer
+from mmea_bench.plugins import PluginManager
 from mmea_bench.runner import RunOutcome
-from mmea_bench.tracking import RUN_KIND_TAG, Tracker, interrupts_deferred
+from mmea_bench.tracking import CELL_TAG, CODE_TAG, REUSED_TAG, RUN_KIND_TAG, Tracker, interrupts_deferred
 
 VERSIONED_PACKAGES = ("mmea-bench", "torch", "mlflow", "transformers", "numpy")
 
@@ -26,6 +32,8 @@ class RunRecord:
     """FINISHED, FAILED or KILLED once the run ends."""
     error: str = ""
     outcome: RunOutcome | None = None
+    reused: bool = False
+    """Finished by an earlier sweep (``--resume``): not trained again."""
 
 
 @dataclass
@@ -35,6 +43,32 @@ class SweepResult:
     parent_run_id: str
     tracker: Tracker
     runs: list[RunRecord] = field(default_factory=list)
+
+
+def code_version(plugins: PluginManager) -> str:
+    """A digest of the source files of every loaded plugin's top-level package (the core's included)."""
+    roots = set()
+    for plugin in plugins.loaded():
+        name = plugin.__name__ if isinstance(plugin, ModuleType) else type(plugin).__module__
+        roots.add(sys.modules[name.split(".")[0]])
+    digest = hashlib.sha256()
+    for root in sorted(roots, key=lambda module: module.__name__):
+        folders = [Path(folder) for folder in getattr(root, "__path__", [])]
+        files = [(folder, path) for folder in folders for path in sorted(folder.rglob("*.py"))]
+        if not folders and getattr(root, "__file__", None):
+            files = [(Path(root.__file__).parent, Path(root.__file__))]
+        for folder, path in files:
+            digest.update(f"{root.__name__}/{path.relative_to(folder)}".encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def cell_key(cell: Cell, code: str) -> str:
+    """A digest of everything that makes a cell's run (every setting, the dataset with its parameters and folder,
+    the split, seed ratio, seed and validation fraction, and the code); not the device it runs on."""
+    what = {"config": asdict(cell.config), "dataset": cell.dataset.label, "path": str(cell.dataset.path or "")}
+    what |= {"ratio": cell.ratio, "seed": cell.seed, "fold": cell.fold, "valid_fraction": cell.valid_fraction}
+    text = json.dumps(what | {"code": code}, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
 def package_versions() -> dict[str, str]:
@@ -64,15 +98,28 @@ class _TrackedRun(Observer):
 class Recorder:
     """Records each cell of a sweep as a tracked run: started with its settings, ended with its outcome or error."""
 
-    def __init__(self, tracker: Tracker, parent: str, observer: Observer, result: SweepResult):
+    def __init__(
+        self, tracker: Tracker, parent: str, observer: Observer, result: SweepResult, keys: dict[int, str], code: str
+    ):
         self.tracker, self.parent, self.observer, self.result = tracker, parent, observer, result
+        self.keys, self.code = keys, code
+        """Each cell's :func:`cell_key` by index, and the :func:`code_version`."""
         self.running: dict[int, RunRecord] = {}
+
+    def reused(self, cell: Cell, run_id: str) -> None:
+        """Count an earlier run of the same cell as this sweep's (a tag on it names this sweep)."""
+        self.tracker.set_tags(run_id, {f"{REUSED_TAG}{self.parent}": "true"})
+        record = RunRecord(cell.config.method, cell.dataset.label, cell.ratio, cell.seed, run_id, "FINISHED")
+        record.reused = True
+        self.result.runs.append(record)
+        self.observer.run_finished(record)
 
     def started(self, cell: Cell) -> Observer:
         tracker, config, dataset = self.tracker, cell.config, cell.dataset.label
         identity = {"method": config.method, "dataset": dataset, "ratio": cell.ratio, "seed": cell.seed}
         identity |= {"split": _split_name(cell.fold), "profile": config.profile}
         tags = {RUN_KIND_TAG: "run", "without": ",".join(config.without)} | {k: str(v) for k, v in identity.items()}
+        tags |= {CELL_TAG: self.keys[cell.index], CODE_TAG: self.code}
         with interrupts_deferred():  # a run created is a run in progress, which Ctrl-C marks killed
             run_id = tracker.start_run(cell.label, tags, parent_id=self.parent)
             record = self.running[cell.index] = RunRecord(config.method, dataset, cell.ratio, cell.seed, run_id)
@@ -84,7 +131,7 @@ class Recorder:
             tracker.set_tags(run_id, package_versions())
             tracker.log_dict(run_id, {"method": config.method, "dataset": dataset, **asdict(config)}, "config.json")
         except Exception as error:
-            record.error = f"{type(error).__name__}: {error}".splitlines()[0][:500]
+            record.error = first_line(error)
         return _TrackedRun(tracker, run_id, self.observer.run_started(cell.label, config.training.epochs))
 
     def finished(self, cell: Cell, outcome: CellResult) -> None:
@@ -99,7 +146,7 @@ class Recorder:
                 _record_outcome(tracker, record.run_id, outcome.outcome)
                 record.outcome, record.status = outcome.outcome, "FINISHED"
             except Exception as failure:
-                error, details = f"{type(failure).__name__}: {failure}".splitlines()[0][:500], traceback.format_exc()
+                error, details = first_line(failure), traceback.format_exc()
         if error:
             record.status, record.error = "FAILED", error
             tracker.set_tags(record.run_id, {"error": error})

@@ -4,7 +4,7 @@ import ast
 from collections.abc import Iterable
 from typing import Any
 
-from mmea_bench.errors import UserError
+from mmea_bench.errors import UserError, unknown_name
 
 TRUE, FALSE = ("true", "1", "yes"), ("false", "0", "no")
 
@@ -41,3 +41,18 @@ def parse_assignments(option: str, items: Iterable[str]) -> dict[str, str]:
             raise UserError(f"{option} {item}: expected KEY=VALUE")
         parsed[key.strip()] = value.strip()
     return parsed
+
+
+def parse_named(option: str, text: str) -> tuple[str, dict[str, str]]:
+    """``NAME:key=value,...`` (a dataset, an executor) to its name and its parameters as text."""
+    name, _, arguments = text.partition(":")
+    items = [item for item in arguments.split(",") if item]
+    return name.strip(), parse_assignments(f"{option} {text}:", items)
+
+
+def typed_params(option: str, params: dict[str, str], defaults: dict[str, Any], owner: str) -> dict[str, Any]:
+    """``params`` as the types of a factory's ``defaults``; a name it does not take is an error naming ``owner``."""
+    for key in params:
+        if key not in defaults:
+            raise unknown_name(f"parameter of {owner}", key, defaults)
+    return {key: parse_value(f"{option}:{key}", text, defaults[key]) for key, text in params.items()}

@@ -2,7 +2,6 @@
 cell by cell, each cell one tracked run under the sweep's parent run."""
 
 import json
-import os
 import shlex
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -12,14 +11,16 @@ from typing import Any
 from mmea_bench.data import KGPair, parse_split, release_split
 from mmea_bench.data.loading import DatasetSpec, load_dataset
 from mmea_bench.errors import UserError
-from mmea_bench.executors import Cell, InProcess, WorkerProcesses
+from mmea_bench.executors import Cell, Executor, InProcess, SweepContext
+from mmea_bench.executors.processes import WorkerProcesses, usable_cores
 from mmea_bench.features.compute import provide_texts
 from mmea_bench.methods import EQUAL_PROFILE, MethodConfig, configure, feature_fields, get_method
 from mmea_bench.observer import Observer
 from mmea_bench.plugins import PluginManager, plugin_manager
-from mmea_bench.recorder import Recorder, SweepResult, package_versions
+from mmea_bench.recorder import Recorder, SweepResult, cell_key, code_version, package_versions
 from mmea_bench.runner import resolve_device
-from mmea_bench.tracking import DEFAULT_EXPERIMENT, RUN_KIND_TAG, open_tracker
+from mmea_bench.settings import parse_named, typed_params
+from mmea_bench.tracking import CELL_TAG, DEFAULT_EXPERIMENT, RUN_KIND_TAG, open_tracker
 
 
 def _check_grid(seeds: int, first_seed: int, workers: int | None, ratios: Sequence[float], valid_fraction: float):
@@ -71,10 +72,10 @@ class SweepPlan:
     tracking_uri: str | None
     experiment: str
     params: dict[str, Any]
-    workers: int = 1
-    """Cells trained side by side, each in a worker process (1: one after another in this process)."""
-    threads: int = 0
-    """Torch threads of each worker process (0: torch's default, in this process)."""
+    executor: Executor
+    """Where the cells train."""
+    resume: bool = False
+    """Cells already FINISHED in the store with the same configuration and code are not trained again."""
     fold: int = 0
     """0: the seeded split at each of ``ratios``; N: the datasets' own N-th split (``--split release:N``)."""
     first_seed: int = 0
@@ -153,11 +154,6 @@ def _local_components(configs: dict[str, MethodConfig], specs: list[DatasetSpec]
     return ""
 
 
-def usable_cores() -> int:
-    """The CPU cores this process may run on."""
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-
-
 def plan_sweep(
     methods: Sequence[str],
     datasets: Sequence[str] = ("synthetic",),
@@ -173,24 +169,25 @@ def plan_sweep(
     experiment: str = DEFAULT_EXPERIMENT,
     valid_fraction: float = 0.1,
     workers: int | None = 1,
+    executor: str = "auto",
+    resume: bool = False,
     split: str = "seeded",
     profile: str = EQUAL_PROFILE,
     plugins: PluginManager = plugin_manager,
 ) -> SweepPlan:
     """Check every name and setting of a sweep, so that bad input fails before anything trains or is recorded.
 
-    ``workers``: cells trained side by side in worker processes, one torch thread per core shared out among them
-    (None: as many as there are cores, at most one per cell, or one on a GPU); 1 trains them one after another in
-    this process. ``split``: ``seeded`` (ours, at each ratio), ``release`` or ``release:N`` (the datasets' own).
+    ``executor``: where the cells train, ``NAME:key=value,...`` of a registered executor (``local``, ``processes``,
+    ``ray``); ``auto``: by ``workers``, the cells side by side in worker processes, the cores shared out among them
+    (None: as many as there are cores, at most one per cell, or one on a GPU), or with 1 one after another in this
+    process. ``resume``: cells already FINISHED in the store with the same configuration and code are reused, not
+    trained again. ``split``: ``seeded`` (ours, at each ratio), ``release`` or ``release:N`` (the datasets' own).
     ``profile``: ``equal`` (each recipe as it stands) or a schedule the methods name (``published``).
     ``first_seed``: the seeds are ``first_seed`` onwards (to re-run or add seeds of an earlier sweep).
     """
     fold = parse_split(split)
     ratios = [0.0] if fold else ratios
     _check_grid(seeds, first_seed, workers, [] if fold else ratios, valid_fraction)
-    if workers is None and resolve_device(device).type == "cuda":
-        workers = 1  # one device: its runs take turns
-    resolve_device(device)
     configs = plan_methods(methods, settings or {}, without, epochs, plugins, profile)
     specs = _parse_datasets(datasets, plugins)
     command = sweep_command(methods, datasets, ratios, seeds, epochs, settings or {}, without, split, valid_fraction,
@@ -209,15 +206,38 @@ def plan_sweep(
         "valid_fraction": valid_fraction,
         "split": split,
         "profile": profile,
+        "executor": executor,
+        "resume": resume,
     }
+    plan = SweepPlan(configs, specs, list(ratios), seeds, device, valid_fraction, tracking_uri, experiment, params,
+                     InProcess(), resume, fold, first_seed)  # fmt: skip
     local = _local_components(configs, specs, plugins)
-    if local and workers is not None and workers > 1:
-        raise UserError(f"--workers {workers}: {local}, which worker processes cannot load (use --workers 1)")
-    plan = SweepPlan(configs, specs, list(ratios), seeds, device, valid_fraction, tracking_uri, experiment, params)
-    plan.workers = 1 if local else min(workers or usable_cores(), plan.size)
-    plan.threads = max(1, usable_cores() // plan.workers) if plan.workers > 1 else 0
-    plan.fold, plan.first_seed = fold, first_seed
+    plan.executor = _plan_executor(executor, workers, plan.size, device, local, plugins)
     return plan
+
+
+def _plan_executor(text: str, workers: int | None, cells: int, device: str, local: str, plugins: PluginManager):
+    """The executor of ``--executor`` (``auto``: by ``--workers``), its parameters checked; cells that use a plugin
+    registered in this process (``local`` describes it) can only train here."""
+    name, params = parse_named("--executor", text)
+    on_gpu = resolve_device(device).type == "cuda"
+    if name == "auto" and not params:
+        if workers is None and on_gpu:
+            workers = 1  # one device: its runs take turns
+        if local and workers is not None and workers > 1:
+            raise UserError(f"--workers {workers}: {local}, which worker processes cannot load (use --workers 1)")
+        count = 1 if local else min(workers or usable_cores(), cells)
+        return InProcess() if count == 1 else WorkerProcesses(count)
+    if workers not in (None, 1):
+        raise UserError(f"--workers {workers}: applies to --executor auto (give processes:workers={workers})")
+    registration = plugins.registry("executor").get(name)
+    if local and not getattr(registration.factory, "in_process", False):
+        raise UserError(f"--executor {text}: {local}, which its workers cannot load (use --executor local)")
+    try:
+        return registration.build(params=typed_params(f"--executor {name}", params, registration.defaults(),
+                                                       f"executor '{name}'"))  # fmt: skip
+    except ValueError as error:
+        raise UserError(f"--executor {text}: {error}") from None
 
 
 def _parse_datasets(datasets: Sequence[str], plugins: PluginManager) -> list[DatasetSpec]:
@@ -231,41 +251,47 @@ def _parse_datasets(datasets: Sequence[str], plugins: PluginManager) -> list[Dat
 def execute(plan: SweepPlan, observer: Observer | None = None, plugins: PluginManager = plugin_manager) -> SweepResult:
     """Train and evaluate every cell of ``plan``; one MLflow child run per cell under one parent run.
 
-    Cells train in this process, or in ``plan.workers`` worker processes side by side (which load the plugins of the
-    installed entry points; they start first, so that they set up while the store opens and the datasets are
-    checked). A failing run is recorded as failed and the sweep goes on; an interrupt (Ctrl-C) marks the runs in
-    progress and the sweep as killed and propagates, leaving finished runs recorded.
+    The executor starts first (worker processes set up while the store opens and the datasets are checked). With
+    ``plan.resume``, cells FINISHED earlier with the same configuration and code are not trained: their runs join
+    this sweep (a tag on each names it), so its leaderboard covers every cell. A failing run is recorded as failed
+    and the sweep goes on; an interrupt (Ctrl-C) marks the runs in progress and the sweep as killed and propagates,
+    leaving finished runs recorded.
     """
-    workers = WorkerProcesses(plan.workers, plan.threads) if plan.workers > 1 else None
-    if workers is not None:
-        workers.start()
+    executor = plan.executor
     try:
+        executor.start(plan.size)
         tracker = open_tracker(plan.tracking_uri, plan.experiment)
-        datasets = {spec.cache_key: load_dataset(spec, plugins) for spec in plan.datasets}  # bad input fails here
-        cells = plan.cells(datasets)
+        context = SweepContext({spec.cache_key: load_dataset(spec, plugins) for spec in plan.datasets}, plugins)
+        cells = plan.cells(context.datasets)  # bad input fails before anything is recorded
+        code = code_version(plugins)
+        keys = {cell.index: cell_key(cell, code) for cell in cells}
+        earlier = tracker.finished_runs(CELL_TAG) if plan.resume else {}
+        observer = observer or Observer()
+        parent = tracker.start_run(f"sweep {' '.join(plan.configs)}", {RUN_KIND_TAG: "sweep"})
     except BaseException:
-        if workers is not None:
-            workers.close()
+        executor.close()
         raise
-    observer = observer or Observer()
-    parent = tracker.start_run(f"sweep {' '.join(plan.configs)}", {RUN_KIND_TAG: "sweep"})
     tracker.log_params(parent, plan.params | package_versions())
     result = SweepResult(parent, tracker)
     observer.sweep_started(plan.size)
-    recorder = Recorder(tracker, parent, observer, result)
+    recorder = Recorder(tracker, parent, observer, result, keys, code)
     status = "FAILED"
     try:
+        for cell in [cell for cell in cells if keys[cell.index] in earlier]:
+            recorder.reused(cell, earlier[keys[cell.index]])
         fields = set().union(*(feature_fields(config, plugins) for config in plan.configs.values()))
         for spec in plan.datasets:
-            provide_texts(spec, datasets[spec.cache_key], fields, observer.task_started)
-        if workers is not None:
-            datasets.clear()  # the workers load their own
-        (workers or InProcess(datasets, plugins)).run(cells, recorder.started, recorder.finished)
+            provide_texts(spec, context.datasets[spec.cache_key], fields, observer.task_started)
+        if not executor.in_process:
+            context.datasets.clear()  # its workers load their own
+        cells = [cell for cell in cells if keys[cell.index] not in earlier]
+        executor.run(cells, recorder.started, recorder.finished, context)
         status = "FINISHED"
     except KeyboardInterrupt:
         status = "KILLED"
         recorder.interrupted()
         raise
     finally:
+        executor.close()
         tracker.end_run(parent, status)
     return result

@@ -96,6 +96,10 @@ def test_first_seed_adds_the_later_seeds_of_a_sweep_exactly_as_it_would_have_run
         (["run", "gcn-align", "--device", "cuda:0"], "--device cuda:0: CUDA is not available"),
         (["run", "gcn-align", "--dataset", "synthetic:size=3"], "unknown parameter of dataset 'synthetic' 'size'"),
         (["methods", "show", "mclea-x"], "unknown method 'mclea-x'"),
+        (["run", "gcn-align", "--executor", "rays"], "unknown executor 'rays'. Did you mean 'ray'?"),
+        (["run", "gcn-align", "--executor", "ray:cpu=2"], "unknown parameter of executor 'ray' 'cpu'"),
+        (["run", "gcn-align", "--executor", "processes:workers=-1"], "workers and threads must be at least 0"),
+        (["run", "gcn-align", "--executor", "ray", "--workers", "2"], "--workers 2: applies to --executor auto"),
     ],
 )
 def test_bad_input_is_one_line_with_exit_code_2(arguments, message, tracking_uri):

@@ -13,7 +13,8 @@ import torch
 
 from mmea_bench import api
 from mmea_bench.errors import UserError
-from mmea_bench.executors import WorkerProcesses
+from mmea_bench.executors import InProcess, SweepContext
+from mmea_bench.executors.processes import WorkerProcesses
 from mmea_bench.observer import Observer
 from mmea_bench.tracking import interrupts_deferred
 from mmea_bench.tracking.mlflow_tracker import MlflowTracker
@@ -48,7 +49,7 @@ def test_plugins_registered_in_this_process_keep_their_runs_here(register_plugin
     with pytest.raises(UserError, match="method 'degree-align' comes from plugin 'degree-plugin', registered in this"):
         api.plan_sweep(["degree-align"], [TINY_SPEC], [0.3, 0.5], tracking_uri=tracking_uri, workers=2)
     plan = api.plan_sweep(["degree-align"], [TINY_SPEC], [0.3, 0.5], tracking_uri=tracking_uri, workers=None)
-    assert plan.workers == 1
+    assert isinstance(plan.executor, InProcess)
 
 
 class KillsTheWorkers(Observer):
@@ -62,10 +63,15 @@ class KillsTheWorkers(Observer):
 def test_a_worker_that_dies_fails_its_run_and_the_runs_it_would_have_trained(tracking_uri, experiment):
     plan = api.plan_sweep(["gcn-align"], [TINY_SPEC], [0.3, 0.5], epochs=50, tracking_uri=tracking_uri,
                           experiment=experiment, workers=1)  # fmt: skip
-    ended = {}
-    WorkerProcesses(workers=1).run(
-        plan.cells(), lambda cell: KillsTheWorkers(), lambda cell, result: ended.update({cell.index: result})
-    )
+    ended, workers = {}, WorkerProcesses(workers=1)
+
+    def record(cell, result):
+        ended[cell.index] = result
+
+    try:
+        workers.run(plan.cells(), lambda cell: KillsTheWorkers(), record, SweepContext())
+    finally:
+        workers.close()
     errors = sorted(result.error for result in ended.values())
     assert errors == ["no worker process was left to train it", "the worker process died (exit code -9)"]
 

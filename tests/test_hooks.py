@@ -8,7 +8,7 @@ import ast
 import inspect
 from pathlib import Path
 
-from mmea_bench import hookspecs
+from mmea_bench import api, hookspecs
 from mmea_bench.components import BuildContext
 from mmea_bench.components.fusions import WeightedConcat
 from mmea_bench.components.losses import MarginRankingLoss
@@ -17,9 +17,11 @@ from mmea_bench.components.structure import GCNEncoder
 from mmea_bench.data import split_links
 from mmea_bench.data.loading import DatasetSpec, load_dataset
 from mmea_bench.data.synthetic import generate_synthetic
+from mmea_bench.executors.processes import WorkerProcesses
 from mmea_bench.hookspecs import KINDS, hookimpl
 from mmea_bench.methods import ComponentSpec, Method, configure, get_method
 from mmea_bench.runner import train
+from tests.conftest import TINY_SPEC
 
 HOOKS = {name for name, value in vars(hookspecs).items() if hasattr(value, "mmea_bench_spec")}
 
@@ -129,3 +131,12 @@ def test_hook_register_datasets(register_plugin):
     kg = load_dataset(DatasetSpec.parse("recorded:entities=300,seed=2"))
     assert kg.name == "recorded:entities=300,seed=2"
     recording.assert_called_as_documented("dataset", {"entities": 300, "seed": 2})
+
+
+def test_hook_register_executors(register_plugin, tracking_uri, experiment):
+    recording = Recording(WorkerProcesses)
+    register_recording("executor", recording, register_plugin)
+    result = api.run(["gcn-align"], [TINY_SPEC], [0.3], epochs=2, tracking_uri=tracking_uri, experiment=experiment,
+                     workers=None, executor="recorded:workers=1,threads=1")  # fmt: skip
+    assert [record.status for record in result.runs] == ["FINISHED"]
+    recording.assert_called_as_documented("executor", {"workers": 1, "threads": 1})

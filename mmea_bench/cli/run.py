@@ -115,6 +115,19 @@ class SweepProgress(Observer):
     "1: one after another in this process).",
 )
 @click.option(
+    "--executor",
+    default="auto",
+    show_default=True,
+    help="Where runs train: auto (by --workers), local, processes[:workers=N,threads=T] or "
+    "ray[:address=HOST:PORT|auto,cpus=C,gpus=G]; 'mmea-bench plugins' lists the registered executors.",
+)
+@click.option(
+    "--resume",
+    is_flag=True,
+    help="Reuse runs FINISHED earlier in the experiment with the same configuration, data, split, seed and code; "
+    "train only the others (failed or killed ones again).",
+)
+@click.option(
     "--tables",
     type=TABLES,
     default="compact",
@@ -122,7 +135,7 @@ class SweepProgress(Observer):
     help="Print Hits@1/10 and MRR by the selection scorer in one table, or every metric and scorer.",
 )
 def run(methods, datasets, ratios, split, seeds, first_seed, profile, epochs, settings, without, device, tracking_uri,
-        experiment, valid_fraction, workers, tables):  # fmt: skip
+        experiment, valid_fraction, workers, executor, resume, tables):  # fmt: skip
     """Train and evaluate METHODS on every dataset, seed ratio and seed; record each run in MLflow."""
     from mmea_bench import api
 
@@ -140,6 +153,8 @@ def run(methods, datasets, ratios, split, seeds, first_seed, profile, epochs, se
         experiment=experiment,
         valid_fraction=valid_fraction,
         workers=_workers(workers),
+        executor=executor,
+        resume=resume,
         split=split,
         profile=profile,
     )
@@ -151,5 +166,9 @@ def run(methods, datasets, ratios, split, seeds, first_seed, profile, epochs, se
         if progress.live.is_started:
             progress.stop()
     tracker = result.tracker
+    reused = sum(record.reused for record in result.runs)
+    if reused:
+        trained = len(result.runs) - reused
+        console.print(f"Reused {reused} finished run(s) of earlier sweeps (--resume); trained {trained}")
     print_leaderboard(api.leaderboard(tracker.experiment, tracker.tracking_uri, result.parent_run_id), tables)
     console.print(f"Recorded in MLflow: {tracker.describe()}, sweep run {result.parent_run_id}")

@@ -17,9 +17,9 @@ from mmea_bench.data.id_layout import load_id_layout
 from mmea_bench.data.kgpair import KGPair
 from mmea_bench.data.mmkb import load_mmkb, mmkb_graphs
 from mmea_bench.data.openea import load_openea
-from mmea_bench.errors import UserError, unknown_name
+from mmea_bench.errors import UserError
 from mmea_bench.plugins import PluginManager, Registration, plugin_manager
-from mmea_bench.settings import parse_assignments, parse_value
+from mmea_bench.settings import parse_named, parse_value, typed_params
 
 DROP_IMAGES = "drop_images"
 """The parameter every dataset takes: the fraction of its entities with an image that lose it."""
@@ -65,9 +65,7 @@ class DatasetSpec:
 
     @classmethod
     def parse(cls, text: str) -> "DatasetSpec":
-        name, _, arguments = text.partition(":")
-        items = [item for item in arguments.split(",") if item]
-        return cls(name.strip(), parse_assignments(f"--dataset {text}:", items))
+        return cls(*parse_named("--dataset", text))
 
     @property
     def path(self) -> Path | None:
@@ -113,16 +111,10 @@ class DatasetSpec:
 
     def typed_params(self, plugins: PluginManager = plugin_manager) -> dict[str, object]:
         """The factory's parameters as its types (``drop_images`` checked, not passed); unknown names are an error."""
-        defaults = self.registration(plugins).defaults()
-        typed = {}
         self.dropped_images()
-        for key, text in self.params.items():
-            if key == DROP_IMAGES:
-                continue
-            if key not in defaults:
-                raise unknown_name(f"parameter of dataset '{self.name}'", key, defaults)
-            typed[key] = parse_value(f"--dataset {self.name}:{key}", text, defaults[key])
-        return typed
+        params = {key: text for key, text in self.params.items() if key != DROP_IMAGES}
+        defaults = self.registration(plugins).defaults()
+        return typed_params(f"--dataset {self.name}", params, defaults, f"dataset '{self.name}'")
 
 
 def load_dataset(spec: DatasetSpec, plugins: PluginManager = plugin_manager) -> KGPair:

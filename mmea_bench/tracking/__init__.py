@@ -18,6 +18,12 @@ from typing import Any, Protocol
 DEFAULT_EXPERIMENT = "mmea-bench"
 RUN_KIND_TAG = "mmea_bench.kind"
 """Tag telling a sweep's parent run (``sweep``) from its training runs (``run``)."""
+CELL_TAG = "mmea_bench.cell"
+"""Tag of a training run: a digest of everything that made it (configuration, dataset, split, seed, code)."""
+CODE_TAG = "mmea_bench.code"
+"""Tag of a training run: a digest of the source of the core and the plugins it ran with."""
+REUSED_TAG = "mmea_bench.reused_by."
+"""Prefix of a tag naming a later sweep (by its parent run id) that reused a finished run instead of training it."""
 
 
 @contextmanager
@@ -66,6 +72,9 @@ class Tracker(Protocol):
 
     def end_run(self, run_id: str, status: str = "FINISHED") -> None:
         """End a run as FINISHED, FAILED or KILLED."""
+
+    def finished_runs(self, tag: str) -> dict[str, str]:
+        """Value of ``tag`` -> id of the latest FINISHED run that carries it."""
 
     def describe(self) -> str:
         """Where the runs are, for a person to find them."""

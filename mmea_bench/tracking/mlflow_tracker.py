@@ -82,11 +82,23 @@ class MlflowTracker:
         self.client = open_client(self.tracking_uri)
         try:
             with _creating(self.tracking_uri):  # two sweeps may create one experiment at once
-                found = self.client.get_experiment_by_name(experiment)
-                self.experiment_id = found.experiment_id if found else self.client.create_experiment(experiment)
+                self.experiment_id = self._experiment_id(experiment)
         except Exception as error:
             raise unreachable(self.tracking_uri, error) from None
         self.experiment = experiment
+
+    def _experiment_id(self, name: str) -> str:
+        """The experiment's id, created when missing; on a server, another sweep may create it first."""
+        from mlflow.exceptions import MlflowException
+
+        if found := self.client.get_experiment_by_name(name):
+            return found.experiment_id
+        try:
+            return self.client.create_experiment(name)
+        except MlflowException as error:
+            if error.error_code != "RESOURCE_ALREADY_EXISTS" or not (found := self.client.get_experiment_by_name(name)):
+                raise
+            return found.experiment_id
 
     @interrupts_deferred()  # a store write that Ctrl-C does not cut in half
     def start_run(self, name: str, tags: dict[str, str] | None = None, parent_id: str | None = None) -> str:
@@ -130,5 +142,21 @@ class MlflowTracker:
         """End a run as FINISHED, FAILED or KILLED."""
         self.client.set_terminated(run_id, status)
 
+    def finished_runs(self, tag: str) -> dict[str, str]:
+        found = search_runs(self.client, self.experiment_id, "attributes.status = 'FINISHED'")
+        return {run.data.tags[tag]: run.info.run_id for run in sorted(found, key=lambda run: run.info.start_time)
+                if tag in run.data.tags}  # fmt: skip
+
     def describe(self) -> str:
         return f"{self.tracking_uri} (experiment '{self.experiment}', id {self.experiment_id})"
+
+
+def search_runs(client: MlflowClient, experiment_id: str, query: str) -> list:
+    """Every run of an experiment that matches ``query`` (MLflow's search syntax), page after page."""
+    runs, token = [], None
+    while True:
+        page = client.search_runs([experiment_id], query, max_results=1000, page_token=token)
+        runs.extend(page)
+        token = page.token
+        if not token:
+            return runs

@@ -11,8 +11,8 @@ from pathlib import Path
 import pandas as pd
 
 from mmea_bench.errors import UserError, unknown_name
-from mmea_bench.tracking import RUN_KIND_TAG, default_tracking_uri
-from mmea_bench.tracking.mlflow_tracker import PARENT_TAG, MlflowTracker, open_client, unreachable
+from mmea_bench.tracking import REUSED_TAG, RUN_KIND_TAG, default_tracking_uri
+from mmea_bench.tracking.mlflow_tracker import PARENT_TAG, MlflowTracker, open_client, search_runs, unreachable
 
 RUN_COLUMNS = ["run_id", "sweep", "start_time", "method", "dataset", "ratio", "seed", "without", "status", "error"]
 
@@ -43,18 +43,22 @@ class RunStore:
         self.tracking_uri, self.experiment = uri, experiment
 
     def runs(self, sweep: str | None = None) -> pd.DataFrame:
-        """Every training run of the experiment (or of one sweep), one row each: tags, status, latest metrics.
+        """Every training run of the experiment (or of one sweep, with the runs it reused), one row each: tags,
+        status, latest metrics.
 
         Columns: ``run_id``, ``sweep`` (the parent run), ``start_time`` (ms), ``method``, ``dataset``, ``ratio``,
         ``seed``, ``without``, ``status``, ``error``, ``params`` (a dict of every setting), then every metric's
         latest value (``test_*``, ``wall_seconds``, ...).
         """
         query = f"tags.`{RUN_KIND_TAG}` = 'run'"
-        if sweep:
-            if not re.fullmatch(r"[\w-]+", sweep):
-                raise UserError(f"--sweep {sweep}: expected a run id (letters, digits, '-' and '_')")
-            query += f" and tags.`{PARENT_TAG}` = '{sweep}'"
-        rows = [_row(run) for run in self._search(query)]
+        if sweep and not re.fullmatch(r"[\w-]+", sweep):
+            raise UserError(f"--sweep {sweep}: expected a run id (letters, digits, '-' and '_')")
+        if sweep:  # its own runs, and those it reused
+            found = self._search(query + f" and tags.`{PARENT_TAG}` = '{sweep}'")
+            found += self._search(query + f" and tags.`{REUSED_TAG}{sweep}` = 'true'")
+        else:
+            found = self._search(query)
+        rows = [_row(run) for run in found]
         return pd.DataFrame(rows, columns=None if rows else [*RUN_COLUMNS, "params"])
 
     def sweep_commands(self, sweeps: list[str]) -> list[str]:
@@ -71,15 +75,7 @@ class RunStore:
         return pd.DataFrame(rows, columns=["run_id", "step", "value"])
 
     def _search(self, query: str) -> list:
-        runs, token = [], None
-        while True:
-            page = self.tracker.client.search_runs(
-                [self.tracker.experiment_id], query, max_results=1000, page_token=token
-            )
-            runs.extend(page)
-            token = page.token
-            if not token:
-                return runs
+        return search_runs(self.tracker.client, self.tracker.experiment_id, query)
 
 
 def _row(run) -> dict:
