@@ -50,6 +50,15 @@ def _word_vector(token: str, dim: int) -> np.ndarray:
     return np.random.default_rng(digest).standard_normal(dim)
 
 
+def _name_features(names: list[str], dim: int) -> np.ndarray:
+    """Each name's mean word vector (every name has two words)."""
+    tokens = [name.split() for name in names]
+    vocabulary = {token: index for index, token in enumerate(sorted({token for words in tokens for token in words}))}
+    vectors = np.stack([_word_vector(token, dim) for token in vocabulary])
+    first, second = (np.array([vocabulary[words[place]] for words in tokens]) for place in (0, 1))
+    return (vectors[first] + vectors[second]) / 2
+
+
 @dataclass
 class World:
     """The latent world both KGs are sampled from: the communities' centres, each entity's community, latent state
@@ -171,8 +180,8 @@ def _names(
     misspelling: float, name_vocabulary: int,
 ) -> list[str]:  # fmt: skip
     """Two-token names; misspelt on both sides, one token replaced for some KG2 entities."""
-    vocabulary = sorted({"".join(rng.choice(SYLLABLES, size=2)) for _ in range(400)})[:name_vocabulary]
-    true_names = [[str(token) for token in rng.choice(vocabulary, size=2)] for _ in range(len(in_kg[0]))]
+    vocabulary = np.array(sorted({"".join(rng.choice(SYLLABLES, size=2)) for _ in range(400)})[:name_vocabulary])
+    true_names = [rng.choice(vocabulary, size=2).tolist() for _ in range(len(in_kg[0]))]
     entity_names = [""] * int(in_kg[0].sum() + in_kg[1].sum())
     for side in (0, 1):
         for world_id in np.flatnonzero(in_kg[side]):
@@ -240,7 +249,7 @@ def generate_synthetic(
     relation_kg1, relation_kg2 = _type_names(seed, relations, text_overlap)
     attribute_kg1, attribute_kg2 = _type_names(seed, attributes, text_overlap)
     entity_names = _names(rng, in_kg, local_ids, name_corruption, misspelling, name_vocabulary)
-    name_features = np.stack([np.mean([_word_vector(t, 32) for t in name.split()], 0) for name in entity_names])
+    name_features = _name_features(entity_names, 32)
     images, has_image = _images(rng, world, in_kg, local_ids, image_dim, image_noise, image_missing)
     both = np.flatnonzero(in_kg[0] & in_kg[1])
     links = np.stack([local_ids[0][both], local_ids[1][both]], 1)
