@@ -4,7 +4,7 @@ Similarities are computed in row chunks so that no block exceeds ``memory_budget
 never held when it would be larger.
 """
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 import torch
 from torch import Tensor, nn
@@ -40,21 +40,27 @@ def mean_top_k(queries: Tensor, candidates: Tensor, k: int, memory_budget: int =
 
 
 def gold_ranks(
-    queries: Tensor, candidates: Tensor, gold: Tensor, csls_k: int = 0, memory_budget: int = DEFAULT_MEMORY_BUDGET
-) -> Tensor:
-    """1-based rank of candidate ``gold[i]`` for query ``i``, by cosine (``csls_k=0``) or CSLS with ``csls_k``.
+    queries: Tensor,
+    candidates: Tensor,
+    gold: Tensor,
+    csls_ks: Sequence[int] = (0,),
+    memory_budget: int = DEFAULT_MEMORY_BUDGET,
+) -> list[Tensor]:
+    """1-based rank of candidate ``gold[i]`` for query ``i`` under each scorer of ``csls_ks``: cosine (0) or CSLS
+    with k neighbours, all from one pass over the similarity blocks.
 
     Candidates scored exactly as the gold one count half (the expected rank under random tie-breaking), so a model
     that gives every candidate the same score ranks the gold one in the middle, not first.
     CSLS = 2 cos(x, y) - r(x) - r(y); r(x) is the same for a whole row, so only r(y) changes a rank.
     """
-    penalty = mean_top_k(candidates, queries, csls_k, memory_budget) if csls_k > 0 else None
-    ranks = torch.empty(len(queries), dtype=torch.float64, device=queries.device)
+    penalties = [mean_top_k(candidates, queries, k, memory_budget) if k > 0 else None for k in csls_ks]
+    ranks = [torch.empty(len(queries), dtype=torch.float64, device=queries.device) for _ in csls_ks]
     for rows, block in cosine_blocks(queries, candidates, memory_budget):
-        scores = 2 * block - penalty if penalty is not None else block
-        gold_scores = scores.gather(1, gold[rows, None])
-        ties = (scores == gold_scores).sum(1) - 1
-        ranks[rows] = (scores > gold_scores).sum(1) + 1 + ties.double() / 2
+        for penalty, found in zip(penalties, ranks, strict=True):
+            scores = 2 * block - penalty if penalty is not None else block
+            gold_scores = scores.gather(1, gold[rows, None])
+            ties = (scores == gold_scores).sum(1) - 1
+            found[rows] = (scores > gold_scores).sum(1) + 1 + ties.double() / 2
     return ranks
 
 
@@ -96,12 +102,14 @@ def evaluate_links(
         "r2l": (embeddings[right], embeddings[left_pool], right_gold),
     }
     scorers = {"cosine": 0, "csls": csls_k} if csls_k > 0 else {"cosine": 0}
+    ks = list(scorers.values())
+    ranks = {
+        direction: dict(zip(scorers, gold_ranks(queries, pool, gold, ks, memory_budget), strict=True))
+        for direction, (queries, pool, gold) in directions.items()
+    }
     metrics: dict[str, float] = {}
-    for scorer, k in scorers.items():
-        per_direction = {
-            direction: ranking_metrics(gold_ranks(queries, pool, gold, k, memory_budget))
-            for direction, (queries, pool, gold) in directions.items()
-        }
+    for scorer in scorers:
+        per_direction = {direction: ranking_metrics(found[scorer]) for direction, found in ranks.items()}
         for direction, values in per_direction.items():
             metrics.update({f"{scorer}_{direction}_{name}": value for name, value in values.items()})
         for name in per_direction["l2r"]:
