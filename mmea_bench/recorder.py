@@ -5,11 +5,15 @@ import hashlib
 import json
 import sys
 import traceback
+import uuid
 from dataclasses import asdict, dataclass, field
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from types import ModuleType
 
+import torch
+
+from mmea_bench.data import KGPair
 from mmea_bench.executors import Cell, CellResult, first_line
 from mmea_bench.observer import Observer
 from mmea_bench.plugins import PluginManager
@@ -46,29 +50,54 @@ class SweepResult:
 
 
 def code_version(plugins: PluginManager) -> str:
-    """A digest of the source files of every loaded plugin's top-level package (the core's included)."""
-    roots = set()
-    for plugin in plugins.loaded():
-        name = plugin.__name__ if isinstance(plugin, ModuleType) else type(plugin).__module__
-        roots.add(sys.modules[name.split(".")[0]])
-    digest = hashlib.sha256()
-    for root in sorted(roots, key=lambda module: module.__name__):
-        folders = [Path(folder) for folder in getattr(root, "__path__", [])]
-        files = [(folder, path) for folder in folders for path in sorted(folder.rglob("*.py"))]
-        if not folders and getattr(root, "__file__", None):
-            files = [(Path(root.__file__).parent, Path(root.__file__))]
-        for folder, path in files:
-            digest.update(f"{root.__name__}/{path.relative_to(folder)}".encode() + b"\0" + path.read_bytes())
+    """A digest of the source of every loaded plugin (the whole top-level package of each, the core's included) and
+    of torch's version; a plugin whose source cannot be read (defined in ``python -c``) makes it unique to this
+    process, so that no later sweep takes such runs for its own."""
+    digest = hashlib.sha256(f"torch {version('torch')}".encode())
+    for source in sorted({_source(plugin) for plugin in plugins.loaded()}, key=str):
+        digest.update(str(source).encode() + b"\0")
     return digest.hexdigest()[:16]
 
 
-def cell_key(cell: Cell, code: str) -> str:
-    """A digest of everything that makes a cell's run (every setting, the dataset with its parameters and folder,
-    the split, seed ratio, seed and validation fraction, and the code); not the device it runs on."""
-    what = {"config": asdict(cell.config), "dataset": cell.dataset.label, "path": str(cell.dataset.path or "")}
+def _source(plugin: object) -> str:
+    """A digest of the source files of the top-level package (or module) that defines ``plugin``."""
+    if isinstance(plugin, ModuleType):
+        name = plugin.__name__
+    else:
+        name = plugin.__module__ if isinstance(plugin, type) else type(plugin).__module__
+    root = sys.modules.get(name.split(".")[0])
+    folders = [Path(folder) for folder in getattr(root, "__path__", [])]
+    files = [(folder, path) for folder in folders for path in sorted(folder.rglob("*.py"))]
+    if not folders and getattr(root, "__file__", None):
+        files = [(Path(root.__file__).parent, Path(root.__file__))]
+    if not files:
+        return f"unreadable {name} {uuid.uuid4()}"
+    digest = hashlib.sha256()
+    for folder, path in files:
+        digest.update(f"{path.relative_to(folder)}".encode() + b"\0" + path.read_bytes())
+    return f"{name} {digest.hexdigest()}"
+
+
+def data_digest(kg: KGPair) -> str:
+    """A digest of a loaded dataset's content: its graphs, attributes, links, names and attached features."""
+    digest = hashlib.sha256()
+    for name, value in sorted(vars(kg).items()):
+        if name in ("name", "description"):
+            continue
+        parts = value.items() if isinstance(value, dict) else [(name, value)]
+        for key, part in sorted(parts, key=lambda item: item[0]):
+            data = part.contiguous().numpy().tobytes() if isinstance(part, torch.Tensor) else repr(part).encode()
+            digest.update(f"{name}.{key}".encode() + b"\0" + data)
+    return digest.hexdigest()[:16]
+
+
+def cell_key(cell: Cell, code: str, data: str) -> str:
+    """A digest of everything that makes a cell's run: every setting, the dataset (its label and the
+    :func:`data_digest` of its content), the split, seed ratio, seed and validation fraction, and the code; not the
+    device it runs on."""
+    what = {"config": asdict(cell.config), "dataset": cell.dataset.label, "data": data, "code": code}
     what |= {"ratio": cell.ratio, "seed": cell.seed, "fold": cell.fold, "valid_fraction": cell.valid_fraction}
-    text = json.dumps(what | {"code": code}, sort_keys=True, default=str)
-    return hashlib.sha256(text.encode()).hexdigest()[:32]
+    return hashlib.sha256(json.dumps(what, sort_keys=True, default=repr).encode()).hexdigest()[:32]
 
 
 def package_versions() -> dict[str, str]:
@@ -98,12 +127,12 @@ class _TrackedRun(Observer):
 class Recorder:
     """Records each cell of a sweep as a tracked run: started with its settings, ended with its outcome or error."""
 
-    def __init__(
-        self, tracker: Tracker, parent: str, observer: Observer, result: SweepResult, keys: dict[int, str], code: str
-    ):
+    def __init__(self, tracker: Tracker, parent: str, observer: Observer, result: SweepResult):
         self.tracker, self.parent, self.observer, self.result = tracker, parent, observer, result
-        self.keys, self.code = keys, code
-        """Each cell's :func:`cell_key` by index, and the :func:`code_version`."""
+        self.keys: dict[int, str] = {}
+        """Each cell's :func:`cell_key`, by index."""
+        self.code = ""
+        """The :func:`code_version` of the sweep."""
         self.running: dict[int, RunRecord] = {}
 
     def reused(self, cell: Cell, run_id: str) -> None:
@@ -155,12 +184,14 @@ class Recorder:
         self.result.runs.append(record)
         self.observer.run_finished(record)
 
-    def interrupted(self) -> None:
-        """Mark the runs in progress killed."""
+    def abandoned(self, error: BaseException) -> None:
+        """End the runs in progress: killed by Ctrl-C, else failed with the sweep's error."""
+        status = "KILLED" if isinstance(error, KeyboardInterrupt) else "FAILED"
         for record in self.running.values():
-            record.status = "KILLED"
-            self.tracker.set_tags(record.run_id, {"error": "interrupted"})
-            self.tracker.end_run(record.run_id, "KILLED")
+            record.status = status
+            message = "interrupted" if status == "KILLED" else f"the sweep failed: {first_line(error)}"
+            self.tracker.set_tags(record.run_id, {"error": message})
+            self.tracker.end_run(record.run_id, status)
 
 
 def _split_name(fold: int) -> str:

@@ -17,7 +17,7 @@ from mmea_bench.features.compute import provide_texts
 from mmea_bench.methods import EQUAL_PROFILE, MethodConfig, configure, feature_fields, get_method
 from mmea_bench.observer import Observer
 from mmea_bench.plugins import PluginManager, plugin_manager
-from mmea_bench.recorder import Recorder, SweepResult, cell_key, code_version, package_versions
+from mmea_bench.recorder import Recorder, SweepResult, cell_key, code_version, data_digest, package_versions
 from mmea_bench.runner import resolve_device
 from mmea_bench.settings import parse_named, typed_params
 from mmea_bench.tracking import CELL_TAG, DEFAULT_EXPERIMENT, RUN_KIND_TAG, open_tracker
@@ -220,9 +220,10 @@ def _plan_executor(text: str, workers: int | None, cells: int, device: str, loca
     """The executor of ``--executor`` (``auto``: by ``--workers``), its parameters checked; cells that use a plugin
     registered in this process (``local`` describes it) can only train here."""
     name, params = parse_named("--executor", text)
-    on_gpu = resolve_device(device).type == "cuda"
-    if name == "auto" and not params:
-        if workers is None and on_gpu:
+    if name == "auto":
+        if params:
+            raise UserError(f"--executor {text}: auto takes no parameters (processes:workers=N,threads=T does)")
+        if workers is None and resolve_device(device).type == "cuda":
             workers = 1  # one device: its runs take turns
         if local and workers is not None and workers > 1:
             raise UserError(f"--workers {workers}: {local}, which worker processes cannot load (use --workers 1)")
@@ -231,67 +232,85 @@ def _plan_executor(text: str, workers: int | None, cells: int, device: str, loca
     if workers not in (None, 1):
         raise UserError(f"--workers {workers}: applies to --executor auto (give processes:workers={workers})")
     registration = plugins.registry("executor").get(name)
-    if local and not getattr(registration.factory, "in_process", False):
-        raise UserError(f"--executor {text}: {local}, which its workers cannot load (use --executor local)")
     try:
-        return registration.build(params=typed_params(f"--executor {name}", params, registration.defaults(),
-                                                       f"executor '{name}'"))  # fmt: skip
+        executor = registration.build(params=typed_params(f"--executor {name}", params, registration.defaults(),
+                                                           f"executor '{name}'"))  # fmt: skip
     except ValueError as error:
         raise UserError(f"--executor {text}: {error}") from None
+    if local and not executor.in_process:
+        raise UserError(f"--executor {text}: {local}, which its workers cannot load (use --executor local)")
+    if executor.on_this_machine:
+        resolve_device(device)
+    return executor
 
 
 def _parse_datasets(datasets: Sequence[str], plugins: PluginManager) -> list[DatasetSpec]:
-    """Each dataset's spec, its name and parameters checked against the registered datasets."""
+    """Each dataset's spec, its name and parameters checked against the registered datasets; a folder by its absolute
+    path."""
     specs = [DatasetSpec.parse(text) for text in datasets]
     for spec in specs:
         spec.typed_params(plugins)
-    return specs
+    return [DatasetSpec(str(spec.path), spec.params) if spec.path else spec for spec in specs]  # for any worker
 
 
 def execute(plan: SweepPlan, observer: Observer | None = None, plugins: PluginManager = plugin_manager) -> SweepResult:
     """Train and evaluate every cell of ``plan``; one MLflow child run per cell under one parent run.
 
     The executor starts first (worker processes set up while the store opens and the datasets are checked). With
-    ``plan.resume``, cells FINISHED earlier with the same configuration and code are not trained: their runs join
-    this sweep (a tag on each names it), so its leaderboard covers every cell. A failing run is recorded as failed
-    and the sweep goes on; an interrupt (Ctrl-C) marks the runs in progress and the sweep as killed and propagates,
-    leaving finished runs recorded.
+    ``plan.resume``, cells FINISHED earlier with the same configuration, data and code are not trained: their runs
+    join this sweep (a tag on each names it), so its leaderboard covers every cell; the executor then starts once
+    the cells left are known. A failing run is recorded as failed and the sweep goes on; an interrupt (Ctrl-C) marks
+    the runs in progress and the sweep as killed and propagates, leaving finished runs recorded.
     """
     executor = plan.executor
     try:
-        executor.start(plan.size)
+        if not plan.resume:
+            executor.start(plan.size)
         tracker = open_tracker(plan.tracking_uri, plan.experiment)
         context = SweepContext({spec.cache_key: load_dataset(spec, plugins) for spec in plan.datasets}, plugins)
         cells = plan.cells(context.datasets)  # bad input fails before anything is recorded
-        code = code_version(plugins)
-        keys = {cell.index: cell_key(cell, code) for cell in cells}
-        earlier = tracker.finished_runs(CELL_TAG) if plan.resume else {}
         observer = observer or Observer()
         parent = tracker.start_run(f"sweep {' '.join(plan.configs)}", {RUN_KIND_TAG: "sweep"})
     except BaseException:
         executor.close()
         raise
-    tracker.log_params(parent, plan.params | package_versions())
     result = SweepResult(parent, tracker)
-    observer.sweep_started(plan.size)
-    recorder = Recorder(tracker, parent, observer, result, keys, code)
+    recorder = Recorder(tracker, parent, observer, result)
     status = "FAILED"
     try:
-        for cell in [cell for cell in cells if keys[cell.index] in earlier]:
-            recorder.reused(cell, earlier[keys[cell.index]])
-        fields = set().union(*(feature_fields(config, plugins) for config in plan.configs.values()))
-        for spec in plan.datasets:
-            provide_texts(spec, context.datasets[spec.cache_key], fields, observer.task_started)
+        tracker.log_params(parent, plan.params | package_versions())
+        observer.sweep_started(plan.size)
+        cells = _cells_to_train(plan, cells, context, recorder, observer)
         if not executor.in_process:
             context.datasets.clear()  # its workers load their own
-        cells = [cell for cell in cells if keys[cell.index] not in earlier]
-        executor.run(cells, recorder.started, recorder.finished, context)
+        if cells:
+            executor.run(cells, recorder.started, recorder.finished, context)
         status = "FINISHED"
-    except KeyboardInterrupt:
-        status = "KILLED"
-        recorder.interrupted()
+    except BaseException as error:
+        status = "KILLED" if isinstance(error, KeyboardInterrupt) else "FAILED"
+        recorder.abandoned(error)
         raise
     finally:
-        executor.close()
-        tracker.end_run(parent, status)
+        try:
+            executor.close()
+        finally:
+            tracker.end_run(parent, status)
     return result
+
+
+def _cells_to_train(
+    plan: SweepPlan, cells: list[Cell], context: SweepContext, recorder: Recorder, observer: Observer
+) -> list[Cell]:
+    """Provide the text features the methods read, key every cell (:func:`cell_key`) and, with ``plan.resume``,
+    count the runs that already finished as this sweep's: the cells left to train."""
+    fields = set().union(*(feature_fields(config, context.plugins) for config in plan.configs.values()))
+    for spec in plan.datasets:
+        provide_texts(spec, context.datasets[spec.cache_key], fields, observer.task_started)
+    recorder.code = code_version(context.plugins)
+    data = {key: data_digest(kg) for key, kg in context.datasets.items()}
+    recorder.keys = {cell.index: cell_key(cell, recorder.code, data[cell.dataset.cache_key]) for cell in cells}
+    earlier = recorder.tracker.finished_runs(CELL_TAG) if plan.resume else {}
+    for key in dict.fromkeys(key for key in recorder.keys.values() if key in earlier):
+        cell = next(cell for cell in cells if recorder.keys[cell.index] == key)
+        recorder.reused(cell, earlier[key])
+    return [cell for cell in cells if recorder.keys[cell.index] not in earlier]

@@ -1,11 +1,13 @@
 """--resume: an interrupted sweep, run again, trains only the cells it has not finished; its leaderboard covers all."""
 
+import dataclasses
+
 import pytest
 
 from mmea_bench import api
 from mmea_bench.observer import Observer
 from mmea_bench.plugins import PluginManager
-from mmea_bench.recorder import code_version
+from mmea_bench.recorder import code_version, data_digest
 from mmea_bench.tracking.store import RunStore
 from tests.conftest import TINY_SPEC
 
@@ -63,3 +65,10 @@ def test_the_code_version_follows_the_source_of_every_loaded_plugin(tmp_path, mo
     before = code_version(plugins)
     (package / "__init__.py").write_text("VALUE = 2\n")
     assert len({without, before, code_version(plugins)}) == 3
+
+
+def test_the_data_digest_follows_the_content_of_a_dataset(tiny_kg):
+    before = data_digest(tiny_kg)
+    name, matrix = next(iter(tiny_kg.features.items()))
+    changed = dataclasses.replace(tiny_kg, features={**tiny_kg.features, name: matrix + 1})
+    assert data_digest(dataclasses.replace(tiny_kg)) == before != data_digest(changed)

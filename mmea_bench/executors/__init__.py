@@ -20,6 +20,9 @@ from mmea_bench.observer import Observer
 from mmea_bench.plugins import PluginManager, plugin_manager
 from mmea_bench.runner import RunOutcome, train
 
+POLL_SECONDS = 0.2
+"""How often an executor whose cells train elsewhere looks for their events."""
+
 
 @dataclass(frozen=True)
 class Cell:
@@ -67,9 +70,11 @@ class Executor:
     """Trains a sweep's cells and reports each one's start, progress and end to the sweep.
 
     ``in_process``: the cells train in the sweep's process, so they may use plugins registered there (not installed).
+    ``on_this_machine``: the cells train on this machine, so the sweep checks ``--device`` here.
     """
 
     in_process = False
+    on_this_machine = True
 
     def start(self, cells: int) -> None:
         """Set up for a sweep of ``cells`` cells (called early: workers may start while the sweep opens its store and
@@ -147,8 +152,10 @@ class EventRelay:
             self.observers[index].metrics_logged(*payload)
         elif kind == "epoch":
             self.observers[index].epoch_finished(*payload)
-        else:
+        elif kind == "finished":
             self.end(index, payload)
+        else:
+            raise ValueError(f"unknown event '{kind}' of cell {index}")
 
     def end(self, index: int, result: CellResult) -> None:
         """End a cell (one that never started is started first, so that its failure is recorded)."""

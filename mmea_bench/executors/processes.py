@@ -17,6 +17,7 @@ import torch
 
 from mmea_bench.data import KGPair
 from mmea_bench.executors import (
+    POLL_SECONDS,
     Cell,
     CellResult,
     EventRelay,
@@ -28,8 +29,6 @@ from mmea_bench.executors import (
     train_cell,
 )
 from mmea_bench.lifetime import end_with_parent
-
-POLL_SECONDS = 0.2
 
 
 def usable_cores() -> int:

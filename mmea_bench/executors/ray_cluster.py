@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from mmea_bench.data import KGPair
 from mmea_bench.errors import UserError
 from mmea_bench.executors import (
+    POLL_SECONDS,
     Cell,
     CellResult,
     EventRelay,
@@ -29,7 +30,6 @@ from mmea_bench.executors import (
     train_cell,
 )
 
-POLL_SECONDS = 0.2
 ENVIRONMENT_PREFIX = "MMEA_BENCH_"
 
 _datasets: dict[str, KGPair] = {}
@@ -48,10 +48,13 @@ def _train(cell: Cell, events, threads: int) -> CellResult:
 class RayCluster(Executor):
     """Trains each cell as a Ray task with ``cpus`` CPUs and ``gpus`` GPUs, on the cluster at ``address``.
 
-    ``address``: ``""`` is Ray's own default (the cluster in ``$RAY_ADDRESS``, else a new Ray instance on this
-    machine, stopped when the sweep ends); ``auto`` the cluster running on this machine; or ``HOST:PORT`` of a
-    cluster's head. Ray schedules as many cells at once as the cluster's resources allow.
+    ``address``: ``""`` is Ray's own default (the cluster in ``$RAY_ADDRESS``, else the one ``ray start`` started on
+    this machine, else a new Ray instance here, stopped when the sweep ends); ``auto`` the cluster running on this
+    machine; or ``HOST:PORT`` of a cluster's head. Ray schedules as many cells at once as the cluster's resources
+    allow; a sweep in a process already connected to Ray uses that connection.
     """
+
+    on_this_machine = False
 
     def __init__(self, address: str = "", cpus: float = 1.0, gpus: float = 0.0):
         if cpus <= 0 or gpus < 0:
@@ -69,6 +72,8 @@ class RayCluster(Executor):
         if ray.is_initialized():
             return
         environment = {key: value for key, value in os.environ.items() if key.startswith(ENVIRONMENT_PREFIX)}
+        if not self.gpus:
+            environment["CUDA_VISIBLE_DEVICES"] = ""  # a task that asked for no GPU uses none
         try:
             ray.init(
                 address=self.address or None,
@@ -81,6 +86,10 @@ class RayCluster(Executor):
             where = self.address or "this machine"
             raise UserError(f"--executor ray: no Ray cluster reachable at {where}: {first_line(error)}") from None
         self.connected = True
+        nodes = [node["Resources"] for node in ray.nodes() if node["Alive"]]
+        if not any(node.get("CPU", 0) >= self.cpus and node.get("GPU", 0) >= self.gpus for node in nodes):
+            self.close()
+            raise UserError(f"--executor ray: no node of the cluster has {self.cpus:g} CPUs and {self.gpus:g} GPUs")
 
     def run(self, cells: Sequence[Cell], started: Started, finished: Finished, context: SweepContext) -> None:
         import ray

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mmea_bench.errors import UserError
-from mmea_bench.tracking import DEFAULT_EXPERIMENT, interrupts_deferred
+from mmea_bench.tracking import DEFAULT_EXPERIMENT, RUN_KIND_TAG, interrupts_deferred
 
 if TYPE_CHECKING:
     from mlflow.tracking import MlflowClient
@@ -143,7 +143,8 @@ class MlflowTracker:
         self.client.set_terminated(run_id, status)
 
     def finished_runs(self, tag: str) -> dict[str, str]:
-        found = search_runs(self.client, self.experiment_id, "attributes.status = 'FINISHED'")
+        query = f"attributes.status = 'FINISHED' and tags.`{RUN_KIND_TAG}` = 'run'"
+        found = search_runs(self.client, self.experiment_id, query)
         return {run.data.tags[tag]: run.info.run_id for run in sorted(found, key=lambda run: run.info.start_time)
                 if tag in run.data.tags}  # fmt: skip
 
