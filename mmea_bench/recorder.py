@@ -54,18 +54,23 @@ def code_version(plugins: PluginManager) -> str:
     of torch's version; a plugin whose source cannot be read (defined in ``python -c``) makes it unique to this
     process, so that no later sweep takes such runs for its own."""
     digest = hashlib.sha256(f"torch {version('torch')}".encode())
-    for source in sorted({_source(plugin) for plugin in plugins.loaded()}, key=str):
-        digest.update(str(source).encode() + b"\0")
+    for root in sorted({_root_name(plugin) for plugin in plugins.loaded()}):
+        digest.update(_source(root).encode() + b"\0")
     return digest.hexdigest()[:16]
 
 
-def _source(plugin: object) -> str:
-    """A digest of the source files of the top-level package (or module) that defines ``plugin``."""
+def _root_name(plugin: object) -> str:
+    """The name of the top-level package (or module) that defines ``plugin``."""
     if isinstance(plugin, ModuleType):
         name = plugin.__name__
     else:
         name = plugin.__module__ if isinstance(plugin, type) else type(plugin).__module__
-    root = sys.modules.get(name.split(".")[0])
+    return name.split(".")[0]
+
+
+def _source(name: str) -> str:
+    """A digest of the source files of the loaded top-level package (or module) ``name``."""
+    root = sys.modules.get(name)
     folders = [Path(folder) for folder in getattr(root, "__path__", [])]
     files = [(folder, path) for folder in folders for path in sorted(folder.rglob("*.py"))]
     if not folders and getattr(root, "__file__", None):
@@ -187,9 +192,9 @@ class Recorder:
     def abandoned(self, error: BaseException) -> None:
         """End the runs in progress: killed by Ctrl-C, else failed with the sweep's error."""
         status = "KILLED" if isinstance(error, KeyboardInterrupt) else "FAILED"
+        message = "interrupted" if status == "KILLED" else f"the sweep failed: {first_line(error)}"
         for record in self.running.values():
             record.status = status
-            message = "interrupted" if status == "KILLED" else f"the sweep failed: {first_line(error)}"
             self.tracker.set_tags(record.run_id, {"error": message})
             self.tracker.end_run(record.run_id, status)
 

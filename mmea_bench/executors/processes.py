@@ -101,6 +101,6 @@ class WorkerProcesses(Executor):
                 continue
             if kind == "started":
                 running[payload] = index
-            else:
-                running = {pid: cell for pid, cell in running.items() if cell != index or kind != "finished"}
+            elif kind == "finished":
+                running = {pid: cell for pid, cell in running.items() if cell != index}
             relay.handle(kind, index, payload)
