@@ -57,13 +57,28 @@ def gold_ranks(
     """
     penalties = [mean_top_k(candidates, queries, k, memory_budget) if k > 0 else None for k in csls_ks]
     ranks = [torch.empty(len(queries), dtype=torch.float64, device=queries.device) for _ in csls_ks]
+    order = sorted(range(len(csls_ks)), key=lambda i: csls_ks[i] == 0)  # cosine last: it ranks the block in place
     for rows, block in cosine_blocks(queries, candidates, memory_budget):
-        for penalty, found in zip(penalties, ranks, strict=True):
-            scores = 2 * block - penalty if penalty is not None else block
-            gold_scores = scores.gather(1, gold[rows, None])
-            ties = (scores == gold_scores).sum(1) - 1
-            found[rows] = (scores > gold_scores).sum(1) + 1 + ties.double() / 2
+        for position, i in enumerate(order):
+            if penalties[i] is not None:
+                scores = block.mul(2).sub_(penalties[i])
+            else:
+                scores = block if position == len(order) - 1 else block.clone()
+            ranks[i][rows] = _midranks(scores, gold[rows, None])
     return ranks
+
+
+def _midranks(scores: Tensor, gold: Tensor) -> Tensor:
+    """The rank of column ``gold[i]`` in row i, ties counted half, from one pass that overwrites ``scores``.
+
+    With S the row's sum of sign(score - gold score) over its M columns, #better - #worse = S and #better + #worse +
+    #tied = M, so #better + 1 + (#tied - 1) / 2 = (M + 1 + S) / 2. A difference of two floats is zero only when they
+    are equal, so ties are exact; the sum is exact in float32 (8x faster than float64 on CPU) below 2**24 columns.
+    """
+    gold_scores = scores.gather(1, gold)
+    exact = torch.float32 if scores.shape[1] < 2**24 else torch.float64
+    signs = scores.sub_(gold_scores).sign_().sum(1, dtype=exact)
+    return (scores.shape[1] + 1 + signs.double()) / 2
 
 
 def ranking_metrics(ranks: Tensor) -> dict[str, float]:
