@@ -50,6 +50,11 @@ class RunOutcome:
     device: str
 
 
+def _summed(value: Tensor | dict[str, Tensor]) -> Tensor:
+    """A loss's value: its terms' sum where it returns named terms."""
+    return sum(value.values()) if isinstance(value, dict) else value
+
+
 def resolve_device(name: str) -> torch.device:
     """``auto`` (CUDA when available), ``cpu``, ``cuda`` or ``cuda:i``."""
     if name == "auto":
@@ -174,7 +179,11 @@ class Training:
 
     def epoch(self, epoch: int) -> dict[str, Tensor]:
         """One optimiser step on the losses of every batch of training pairs; returns ``train_loss`` (the weighted
-        total) and each loss's sum over the batches (``train_loss_<name>``)."""
+        total) and each loss's sum over the batches (``train_loss_<name>``).
+
+        Each batch's losses are backpropagated to the batch's rows as soon as they are computed (so memory holds
+        one batch's graph, however many batches there are), then once through the encoders: the gradient of the
+        sum over batches, as one backward pass of that sum would give."""
         self.view.epoch = epoch
         self.model.train()
         settings = self.settings
@@ -183,6 +192,8 @@ class Training:
             self.optimizer = self._new_optimizer(lr)
         for group in self.optimizer.param_groups:
             group["lr"] = lr
+        self.optimizer.zero_grad(set_to_none=True)
+        weights = self.assembly.loss_weights
         bfloat16 = settings.amp and self.device.type == "cuda"
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=bfloat16):
             pairs = self.view.train_pairs()
@@ -190,21 +201,23 @@ class Training:
             embeddings, positions = self._embed_for(pairs)
             totals = {name: torch.zeros((), device=self.device) for name in self.losses}
             chunks = pairs.split(settings.batch_size or len(pairs))
-            gather = RowGather(embeddings, chunks, positions)
+            gather = RowGather(embeddings, chunks, positions, cut=True)
             for position, chunk in enumerate(chunks):
-                batch = Batch(chunk, embeddings, self.view, gather, position)
-                for name, loss in self.losses.items():
-                    value = loss(batch)
-                    totals[name] = totals[name] + (sum(value.values()) if isinstance(value, dict) else value)
-            total = sum(self.assembly.loss_weights[name] * value for name, value in totals.items())
-        self.optimizer.zero_grad(set_to_none=True)
-        total.backward()
+                batch = Batch(chunk, gather.embeddings, self.view, gather, position)
+                values = {name: _summed(loss(batch)) for name, loss in self.losses.items()}
+                batch_total = sum(weights[name] * value for name, value in values.items())
+                if isinstance(batch_total, Tensor) and batch_total.requires_grad:
+                    batch_total.backward()
+                for name, value in values.items():
+                    totals[name] = totals[name] + value.detach()
+            gather.backward()
         if settings.clip_grad:
             torch.nn.utils.clip_grad_norm_(self.trainable, settings.clip_grad)
         self.optimizer.step()
         self.view.forget_embeddings()
         for component in self.assembly.components:
             component.after_step(self.view)
+        total = sum(weights[name] * value for name, value in totals.items())
         return {f"train_loss_{name}": value for name, value in totals.items()} | {"train_loss": total}
 
     def _embed_for(self, pairs: Tensor) -> tuple[dict[str, Tensor], Tensor | None]:

@@ -171,21 +171,47 @@ class Fusion(nn.Module, Component):
 class RowGather:
     """The rows of a sequence of batches' entities in every embedding, gathered once per embedding for all batches:
     the backward pass then scatters one gradient per embedding, not one per batch (each a full-size matrix).
-    ``positions`` maps entity ids to rows where the embeddings hold some entities only."""
+    ``positions`` maps entity ids to rows where the embeddings hold some entities only.
 
-    def __init__(self, embeddings: Embeddings, batches: Sequence[Tensor], positions: Tensor | None = None):
-        self.embeddings = embeddings
+    ``cut``: the rows (and :attr:`embeddings`, for losses that read whole embeddings) are leaves cut from the graph
+    that made them, so that each batch's backward pass stops there and frees that batch's saved tensors at once;
+    :meth:`backward` then sends the gradients the batches left on them through the encoders, in one pass.
+    """
+
+    def __init__(
+        self, embeddings: Embeddings, batches: Sequence[Tensor], positions: Tensor | None = None, cut: bool = False
+    ):
+        self.source = embeddings
+        self.cut = cut
+        self.embeddings = {name: _leaf(tensor) for name, tensor in embeddings.items()} if cut else embeddings
         self.index = torch.cat([pairs.T.flatten() for pairs in batches])
         if positions is not None:
             self.index = positions[self.index]
         self.sizes = [2 * len(pairs) for pairs in batches]
+        self.gathered: dict[str, Tensor] = {}
         self.parts: dict[str, tuple[Tensor, ...]] = {}
 
     def rows(self, embedding: str, position: int) -> Tensor:
         """Batch ``position``'s rows of ``embedding``: its pairs' KG1 entities, then their KG2 entities."""
         if embedding not in self.parts:
-            self.parts[embedding] = self.embeddings[embedding][self.index].split(self.sizes)
+            self.gathered[embedding] = self.source[embedding][self.index]
+            parts = self.gathered[embedding].split(self.sizes)
+            self.parts[embedding] = tuple(_leaf(part) for part in parts) if self.cut else parts
         return self.parts[embedding][position]
+
+    def backward(self) -> None:
+        """Send the gradients accumulated on the cut leaves through the graph that made them."""
+        roots = [(self.source[name], leaf.grad) for name, leaf in self.embeddings.items() if leaf.grad is not None]
+        for name, parts in self.parts.items():
+            if any(part.grad is not None for part in parts):
+                grads = [part.grad if part.grad is not None else torch.zeros_like(part) for part in parts]
+                roots.append((self.gathered[name], torch.cat(grads)))
+        if roots:
+            torch.autograd.backward(*zip(*roots, strict=True))
+
+
+def _leaf(tensor: Tensor) -> Tensor:
+    return tensor.detach().requires_grad_(tensor.requires_grad)
 
 
 @dataclass
