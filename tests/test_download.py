@@ -13,11 +13,12 @@ import pytest
 from click.testing import CliRunner
 
 from mmea_bench.cli import cli
-from mmea_bench.data.benchmarks import Benchmark, IdLayoutCopy, Source
+from mmea_bench.data.benchmarks import Benchmark, IdLayoutCopy, Source, get_benchmark
 from mmea_bench.data.download import download
 from mmea_bench.data.loading import DatasetSpec, load_dataset
 from mmea_bench.errors import UserError
 from mmea_bench.hookspecs import hookimpl
+from tests.test_openea import openea_folder
 
 RELEASE = {
     "data/zh_en/ent_ids_1": "0\thttp://zh.example.org/A\n1\thttp://zh.example.org/B\n",
@@ -199,3 +200,22 @@ def test_a_benchmark_a_plugin_registers_is_listed_downloaded_and_loaded(tmp_path
     assert result.exit_code == 0 and "toy-bench: ready in" in result.output, result.output
     info = CliRunner().invoke(cli, ["datasets", "info", "toy-bench"])
     assert info.exit_code == 0 and "2 / 2" in info.output and "entities with entity name" in info.output
+
+
+def test_an_openea_100k_set_downloads_from_the_openea_archive_checked_by_sha512(tmp_path, server):
+    served, base = server
+    (registered,) = get_benchmark("openea-en-fr-100k-v1").sources
+    folder = openea_folder(tmp_path / "release" / "OpenEA_dataset_v2.0" / "EN_FR_100K_V1")
+    archive = served / "OpenEA_dataset_v2.0.zip"
+    with zipfile.ZipFile(archive, "w") as bundle:
+        for path in folder.parent.rglob("*"):
+            if path.is_file():
+                bundle.write(path, path.relative_to(folder.parent.parent).as_posix())
+    sha512 = hashlib.sha512(archive.read_bytes()).hexdigest()
+    with pytest.raises(UserError, match="sha512 .* does not match the expected"):
+        download("openea-en-fr-100k-v1", sources=[Source(f"{base}/{archive.name}", registered.members, sha512="0")])
+    assert cache_entries(tmp_path) == []
+    download("openea-en-fr-100k-v1", sources=[Source(f"{base}/{archive.name}", registered.members, sha512=sha512)])
+    kg = load_dataset(DatasetSpec.parse("openea-en-fr-100k-v1"))
+    assert kg.num_entities == (8, 8) and len(kg.release_splits) == 2
+    assert registered.url.startswith("https://") and len(registered.sha512) == 128

@@ -15,6 +15,8 @@ from mmea_bench.data.cache import DATA_ENV, data_roots, downloads_dir
 from mmea_bench.data.id_layout import LINK_FILES, REQUIRED_FILES, load_id_layout
 from mmea_bench.data.kgpair import KGPair
 from mmea_bench.data.mmkb import load_mmkb, mmkb_file
+from mmea_bench.data.openea import REQUIRED_FILES as OPENEA_FILES
+from mmea_bench.data.openea import load_openea
 from mmea_bench.errors import UserError
 from mmea_bench.hookspecs import hookimpl
 from mmea_bench.plugins import PluginManager, plugin_manager
@@ -26,14 +28,15 @@ logger = logging.getLogger(__name__)
 class Source:
     """One archive of a release: where it is, how to check it, and ``members``: archive path -> dataset path.
 
-    A member naming a folder brings everything under it. ``sha256`` / ``size`` are checked when pinned; GitHub
-    archives are generated on request and their bytes are not guaranteed stable, so theirs are not.
+    A member naming a folder brings everything under it. ``sha256`` / ``sha512`` / ``size`` are checked when pinned;
+    GitHub archives are generated on request and their bytes are not guaranteed stable, so theirs are not.
     """
 
     url: str
     members: dict[str, str]
     sha256: str | None = None
     size: int | None = None
+    sha512: str | None = None
 
 
 def github_archive(repository: str, commit: str, members: dict[str, str]) -> Source:
@@ -82,6 +85,22 @@ class MMKBCopy:
 
 
 @dataclass(frozen=True)
+class OpenEACopy:
+    """A benchmark in OpenEA's own layout (URIs, ``ent_links``, folds), in ``folder`` (relative to a data root)."""
+
+    folder: str
+
+    def missing(self, root: Path) -> list[str]:
+        return [f"{self.folder}/{name}" for name in OPENEA_FILES if not (root / self.folder / name).is_file()]
+
+    def load(self, root: Path, allow_pickle: bool) -> KGPair:
+        return load_openea(root / self.folder)
+
+
+Copy = IdLayoutCopy | MMKBCopy | OpenEACopy
+
+
+@dataclass(frozen=True)
 class Benchmark:
     """A named public benchmark: the layouts its files may come in, and the archives it downloads from.
 
@@ -90,7 +109,7 @@ class Benchmark:
 
     name: str
     description: str
-    copies: tuple[IdLayoutCopy | MMKBCopy, ...]
+    copies: tuple[Copy, ...]
     sources: tuple[Source, ...] = ()
 
     def __call__(self, allow_pickle: bool = False) -> KGPair:
@@ -117,7 +136,7 @@ class Benchmark:
         """Whether ``root`` holds a complete copy in one of the layouts."""
         return any(not copy.missing(root) for copy in self.copies)
 
-    def find(self) -> tuple[Path, IdLayoutCopy | MMKBCopy] | None:
+    def find(self) -> tuple[Path, Copy] | None:
         """The first complete copy, as (root, copy), or None."""
         return next(((root, copy) for root in self.roots() for copy in self.copies if not copy.missing(root)), None)
 
@@ -149,6 +168,14 @@ DH_MEA = ("wen2stronger/DH-MEA", "02881e25f90559ba7e646a36d12acfc75713fd79")
 GCN_ALIGN = ("1049451037/GCN-Align", "4fc90c438e5a609b96df03daff170fbcf03fde94")
 MCLEA = ("lzxlin/MCLEA", "6946d433a8bab2a1a7d8c88af046d74efa72f7b0")
 """Repositories that publish the benchmarks in the id layout, at pinned commits."""
+
+OPENEA_V2 = "OpenEA_dataset_v2.0"
+OPENEA_V2_ARCHIVE = (
+    "https://figshare.com/ndownloader/files/34234391",
+    "c1589f185f86e05c497de147b4d6c243c66775cb4b50c6b41ecc71b36cfafb4c"
+    "9f86fbee94e1e78a7ee056dd69df1ce3fc210ae07dc64955ad2bfda7450545ef",
+)
+"""OpenEA's own release (Sun et al. 2020, all 16 pairs in its layout, one zip of about 240 MB) and its sha512."""
 
 
 def _mmkb(kg1: str, folder: str) -> Benchmark:
@@ -183,6 +210,17 @@ def _openea(folder: str, label: str) -> Benchmark:
     )
 
 
+def _openea_100k(pair: str, version: str) -> Benchmark:
+    folder = f"{OPENEA_V2}/{pair}_100K_{version}"
+    url, sha512 = OPENEA_V2_ARCHIVE
+    return Benchmark(
+        f"openea-{pair.lower().replace('_', '-')}-100k-{version.lower()}",
+        f"OpenEA {pair}_100K_{version}: structure and attributes, 100,000 entities per graph",
+        (OpenEACopy(folder),),
+        (Source(url, {folder: folder}, sha512=sha512),),
+    )
+
+
 PUBLIC_BENCHMARKS = (
     _mmkb("DB15K", "DB15K-FB15K"),
     _mmkb("YAGO15K", "YAGO15K-FB15K"),
@@ -193,6 +231,7 @@ PUBLIC_BENCHMARKS = (
     _openea("OEA_EN_DE_15K_V1", "en-de-15k-v1"),
     _openea("OEA_D_W_15K_V1", "d-w-15k-v1"),
     _openea("OEA_D_W_15K_V2", "d-w-15k-v2"),
+    *(_openea_100k(pair, version) for pair in ("EN_FR", "EN_DE", "D_W", "D_Y") for version in ("V1", "V2")),
 )
 
 

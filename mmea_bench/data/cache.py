@@ -2,8 +2,9 @@
 
 ``MMEA_BENCH_DATA`` names folders (separated like ``PATH``) laid out as the public releases are unpacked:
 ``FB15K_DB15K/``, ``DBP15K/zh_en/``, ``DBP15K/translated_ent_name/``, ``OpenEA_15K/OEA_EN_FR_15K_V1/``,
-``MMKB_raw/<graph>/``, ... ``MMEA_BENCH_CACHE`` moves the cache (default: the platform's user cache folder), which
-holds ``datasets/<name>/`` (what ``mmea-bench datasets download`` fetched) and ``features/<dataset>/<model>/``.
+``OpenEA_dataset_v2.0/EN_FR_100K_V1/``, ``MMKB_raw/<graph>/``, ... ``MMEA_BENCH_CACHE`` moves the cache (default: the
+platform's user cache folder), which holds ``datasets/<name>/`` (what ``mmea-bench datasets download`` fetched) and
+``features/<dataset>/<model>/``.
 Every cache entry is written to a temporary name and renamed into place, so a failure leaves no partial entry.
 """
 

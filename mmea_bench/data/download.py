@@ -1,13 +1,13 @@
 """``mmea-bench datasets download``: fetch a benchmark's public release into the cache, checked and unpacked atomically.
 
 Each :class:`~mmea_bench.data.benchmarks.Benchmark` declares one or more sources: an archive URL (zip or tar), its
-expected size and sha256 where they are pinned, and which archive folders or files go where in the dataset's folder
-(the layout of ``$MMEA_BENCH_DATA``).
+expected size and sha256 or sha512 where they are pinned, and which archive folders or files go where in the
+dataset's folder (the layout of ``$MMEA_BENCH_DATA``).
 Everything is downloaded and unpacked inside a temporary folder next to the cache entry, checked to be a complete
 copy, and renamed into place in one step: an interrupted download leaves nothing behind. Pickles are never unpacked.
 
 ``$MMEA_BENCH_SOURCES`` names a JSON file that replaces benchmarks' sources, for mirrors:
-``{name: [{url, sha256, size, members}]}``.
+``{name: [{url, sha256, sha512, size, members}]}``.
 """
 
 import hashlib
@@ -73,13 +73,14 @@ def _by_hand(benchmark: Benchmark) -> str:
 
 
 def _fetch(source: Source, target: Path, progress: Progress | None) -> str:
-    """Download ``source`` to ``target``, checking size and sha256; returns the sha256."""
-    digest, received = hashlib.sha256(), 0
+    """Download ``source`` to ``target``, checking size and digests; returns the sha256."""
+    digest, long_digest, received = hashlib.sha256(), hashlib.sha512(), 0
     with urllib.request.urlopen(source.url, timeout=60) as response, target.open("wb") as out:
         total = int(response.headers.get("Content-Length") or 0) or source.size
         while chunk := response.read(CHUNK):
             out.write(chunk)
             digest.update(chunk)
+            long_digest.update(chunk)
             received += len(chunk)
             if progress:
                 progress(received, total)
@@ -87,6 +88,8 @@ def _fetch(source: Source, target: Path, progress: Progress | None) -> str:
         raise UserError(f"{source.url}: received {received} bytes, expected {source.size}")
     if source.sha256 is not None and digest.hexdigest() != source.sha256.lower():
         raise UserError(f"{source.url}: sha256 {digest.hexdigest()} does not match the expected {source.sha256}")
+    if source.sha512 is not None and long_digest.hexdigest() != source.sha512.lower():
+        raise UserError(f"{source.url}: sha512 {long_digest.hexdigest()} does not match the expected {source.sha512}")
     return digest.hexdigest()
 
 
