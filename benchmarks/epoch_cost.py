@@ -6,8 +6,10 @@ A few epochs are trained exactly as ``mmea-bench run`` trains them, and each is 
 callbacks. The first epoch (warm-up) and the last (it runs the one validation check) are not timed, and a method's
 pseudo-labeler is switched off (it runs every few epochs, not in every one). Memory is the process's peak resident
 set (the data included) up to the end of the timed epochs; the whole run's, evaluation included, is printed beside
-it. Where the dataset has no image features, random stand-ins (4096-d by default, the size of MMKB's VGG16
-features) are added, so that an image encoder costs what it would on real features; the output says so.
+it, and so are the seconds of the test evaluation (restoring the selected checkpoint, embedding every entity,
+ranking both directions by cosine and CSLS). Where the dataset has no image features, random stand-ins (4096-d by
+default, the size of MMKB's VGG16 features) are added, so that an image encoder costs what it would on real
+features; the output says so.
 """
 
 import argparse
@@ -16,10 +18,11 @@ import resource
 import statistics
 import sys
 import time
+from dataclasses import dataclass
 
 import torch
 
-from mmea_bench.data import split_links
+from mmea_bench.data import KGPair, split_links
 from mmea_bench.data.loading import DatasetSpec, load_dataset
 from mmea_bench.errors import UserError
 from mmea_bench.methods import get_method
@@ -54,6 +57,29 @@ class EpochClock(Observer):
         return self.peaks[-2]
 
 
+@dataclass(frozen=True)
+class Cost:
+    """What one measurement found (seconds and MB; peaks are the process's resident set, or the GPU's)."""
+
+    entities: tuple[int, int]
+    load_seconds: float
+    epoch_seconds: float
+    test_seconds: float
+    training_peak_mb: float | None  # None on a GPU: its peak is the whole run's
+    peak_mb: float
+
+
+def load_with_images(spec: DatasetSpec, image_dim: int) -> tuple[KGPair, float, list[str]]:
+    """The dataset, the seconds it took to load, and what was added to it: random image stand-ins where it has none."""
+    started = time.perf_counter()
+    kg = load_dataset(spec)
+    load_seconds = time.perf_counter() - started
+    if "image" in kg.features:
+        return kg, load_seconds, []
+    kg.features["image"] = torch.rand(kg.num_entity_total, image_dim)
+    return kg, load_seconds, [f"image: random {image_dim}-d stand-ins (the dataset has no image features)"]
+
+
 def measure(
     method: str,
     dataset: str,
@@ -63,34 +89,33 @@ def measure(
     settings: dict[str, str],
     without: list[str],
     device: str,
-) -> None:
-    """Print what was measured and how: the data, the modalities, seconds per epoch and peak memory."""
+) -> Cost:
+    """Print what was measured and how (the data, the modalities, seconds per epoch and of the test evaluation, peak
+    memory), and return the figures."""
     spec = DatasetSpec.parse(dataset)
     if get_method(method).pseudo_labeler is not None and "pseudo-labels" not in without:
         without = [*without, "pseudo-labels"]
     settings = {**settings, "check_every": str(epochs + 2)}
     (config,) = plan_methods([method], settings, without, epochs + 2).values()
-    kg = load_dataset(spec)
-    notes = []
-    if "image" not in kg.features:
-        kg.features["image"] = torch.rand(kg.num_entity_total, image_dim)
-        notes.append(f"image: random {image_dim}-d stand-ins (the dataset has no image features)")
+    kg, load_seconds, notes = load_with_images(spec, image_dim)
     split = split_links(kg.links, ratio)
     loaded_mb = peak_rss_mb()
     load_before = os.getloadavg()[0]
 
     clock = EpochClock()
     outcome = train(config, kg, split, device=device, observer=clock)
+    test_seconds = time.perf_counter() - clock.arrivals[-1]
     seconds = clock.epoch_seconds()
 
     n1, n2 = kg.num_entities
-    print(f"{method} on {spec.label}: {n1:,} + {n2:,} entities, {kg.edge_index.shape[1]:,} directed edges with")
-    print(f"  self-loops, ratio {ratio}: {len(split.train):,} seed pairs; device {outcome.device}, "
-          f"{torch.get_num_threads()} threads; load average (1 min) before: {load_before:.1f}")  # fmt: skip
-    for modality, matrix in kg.features.items():
-        print(f"  feature {modality}: {matrix.shape[1]}-d")
-    for note in notes:
-        print(f"  {note}")
+    print(
+        f"{method} on {spec.label} (loaded in {load_seconds:.1f} s): {n1:,} + {n2:,} entities, "
+        f"{kg.edge_index.shape[1]:,} directed edges with self-loops, ratio {ratio}: {len(split.train):,} seed pairs;"
+    )
+    print(f"  device {outcome.device}, {torch.get_num_threads()} threads; "
+          f"load average (1 min) before: {load_before:.1f}")  # fmt: skip
+    for line in [f"feature {modality}: {matrix.shape[1]}-d" for modality, matrix in kg.features.items()] + notes:
+        print(f"  {line}")
     print(f"  modalities trained: {', '.join(outcome.modalities)}")
     for modality, reason in outcome.skipped.items():
         print(f"  skipped {modality}: {reason}")
@@ -99,13 +124,20 @@ def measure(
         f"seconds per epoch: median {statistics.median(seconds):.2f} (min {min(seconds):.2f}, "
         f"max {max(seconds):.2f}) over {len(seconds)} epochs after one warm-up epoch"
     )
-    if outcome.device.startswith("cuda"):
+    print(f"test evaluation ({len(split.test):,} links, both directions, cosine and CSLS): {test_seconds:.1f} s")
+    on_gpu = outcome.device.startswith("cuda")
+    training_peak = None if on_gpu else clock.training_peak_mb()
+    cost = Cost(
+        kg.num_entities, load_seconds, statistics.median(seconds), test_seconds, training_peak, outcome.peak_memory_mb
+    )
+    if on_gpu:
         print(f"peak GPU memory, whole run: {outcome.peak_memory_mb:,.0f} MB")
-        return
-    print(f"peak memory (RSS) through the timed epochs: {clock.training_peak_mb():,.0f} MB")
+        return cost
+    print(f"peak memory (RSS) through the timed epochs: {training_peak:,.0f} MB")
     print(f"  after loading the data: {loaded_mb:,.0f} MB; whole run, with validation and test evaluation: "
           f"{outcome.peak_memory_mb:,.0f} MB")  # fmt: skip
     print(f"load average (1 min) of the machine at the end: {os.getloadavg()[0]:.1f}")
+    return cost
 
 
 def main(argv: list[str] | None = None) -> int:
