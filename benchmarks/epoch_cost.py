@@ -14,7 +14,6 @@ features; the output says so.
 
 import argparse
 import os
-import resource
 import statistics
 import sys
 import time
@@ -27,14 +26,9 @@ from mmea_bench.data.loading import DatasetSpec, load_dataset
 from mmea_bench.errors import UserError
 from mmea_bench.methods import get_method
 from mmea_bench.observer import Observer
-from mmea_bench.runner import train
+from mmea_bench.runner import peak_resident_mb, train
 from mmea_bench.settings import parse_assignments
 from mmea_bench.sweep import plan_methods
-
-
-def peak_rss_mb() -> float:
-    """The process's peak resident memory so far (Linux reports kilobytes)."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 class EpochClock(Observer):
@@ -46,7 +40,7 @@ class EpochClock(Observer):
 
     def epoch_finished(self, epoch: int, epochs: int, latest: dict[str, float]) -> None:
         self.arrivals.append(time.perf_counter())
-        self.peaks.append(peak_rss_mb())
+        self.peaks.append(peak_resident_mb())
 
     def epoch_seconds(self) -> list[float]:
         """Durations of the epochs between the first and the last."""
@@ -99,7 +93,7 @@ def measure(
     (config,) = plan_methods([method], settings, without, epochs + 2).values()
     kg, load_seconds, notes = load_with_images(spec, image_dim)
     split = split_links(kg.links, ratio)
-    loaded_mb = peak_rss_mb()
+    loaded_mb = peak_resident_mb()
     load_before = os.getloadavg()[0]
 
     clock = EpochClock()

@@ -11,12 +11,12 @@ for every budget: blocks change the cost, never the ranks).
 """
 
 import argparse
-import resource
 import time
 
 import torch
 
 from mmea_bench.evaluation import evaluate_links
+from mmea_bench.runner import peak_resident_mb
 
 
 def main() -> None:
@@ -40,7 +40,7 @@ def main() -> None:
         started = time.perf_counter()
         metrics = evaluate_links(embeddings, links, (n, n), csls_k=3, memory_budget=budget * 2**20)
         seconds = time.perf_counter() - started
-        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        peak = peak_resident_mb()
         print(f"  {budget:4d} MB blocks: {seconds:7.1f} s, peak {peak:,.0f} MB, CSLS MRR {metrics['csls_mrr']:.6f}")
 
 

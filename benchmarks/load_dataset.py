@@ -9,7 +9,6 @@ file cache warming up, the median is what a run pays. Plugin loading (imports) i
 
 import argparse
 import json
-import resource
 import statistics
 import subprocess
 import sys
@@ -21,6 +20,7 @@ def measure(name: str, repeat: int) -> dict[str, object]:
     start = time.perf_counter()
     from mmea_bench.data.loading import DatasetSpec, load_dataset
     from mmea_bench.plugins import plugin_manager
+    from mmea_bench.runner import peak_resident_mb
 
     plugin_manager.registry("dataset")
     setup = time.perf_counter() - start
@@ -30,7 +30,7 @@ def measure(name: str, repeat: int) -> dict[str, object]:
         kg = load_dataset(DatasetSpec.parse(name))
         seconds.append(time.perf_counter() - start)
         summary = kg.summary()
-    peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    peak_mib = peak_resident_mb()
     return {"dataset": name, "setup_s": setup, "load_s": seconds, "peak_rss_mib": peak_mib, "summary": summary}
 
 

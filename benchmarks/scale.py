@@ -12,6 +12,7 @@ import argparse
 import multiprocessing
 import sys
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -83,6 +84,9 @@ def main(argv: list[str] | None = None) -> int:
     except (UserError, ValueError) as error:
         print(f"Error: {error}", file=sys.stderr)
         return 2
+    except BrokenProcessPool:
+        print(f"Error: the process measuring {size:,} entities died (out of memory?)", file=sys.stderr)
+        return 1
     print("| entities per side (generated) | generation | epoch | test evaluation | peak: training / whole run |")
     print("|---|---|---|---|---|")
     for size, cost in zip(sizes, costs, strict=True):

@@ -9,11 +9,13 @@ the gold links that measure pseudo-label precision, stay here.
 
 import logging
 import random
+import re
 import resource
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -107,7 +109,18 @@ def _use_deterministic_algorithms(mode: bool, warn_only: bool) -> None:
 def _peak_memory_mb(device: torch.device) -> float:
     if device.type == "cuda":
         return torch.cuda.max_memory_allocated(device) / 2**20
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return peak_resident_mb()
+
+
+def peak_resident_mb() -> float:
+    """This process's peak resident memory in MB: Linux's ``VmHWM``, which starts afresh in a new process (the
+    ``ru_maxrss`` of ``getrusage`` carries a parent's peak over fork and exec); ``ru_maxrss`` where there is none."""
+    try:
+        found = re.search(r"^VmHWM:\s+(\d+) kB", Path("/proc/self/status").read_text(), re.MULTILINE)
+    except OSError:
+        found = None
+    kilobytes = int(found.group(1)) if found else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return kilobytes / 1024
 
 
 def _pseudo_label_metrics(report: PseudoLabelReport, gold_right: Tensor) -> dict[str, float]:
@@ -207,10 +220,11 @@ class Training:
                 values = {name: _summed(loss(batch)) for name, loss in self.losses.items()}
                 batch_total = sum(weights[name] * value for name, value in values.items())
                 if isinstance(batch_total, Tensor) and batch_total.requires_grad:
-                    batch_total.backward()
+                    with torch.autocast(self.device.type, enabled=False):  # gradients in the forward's precision
+                        batch_total.backward()
                 for name, value in values.items():
-                    totals[name] = totals[name] + value.detach()
-            gather.backward()
+                    totals[name] = totals[name] + (value.detach() if isinstance(value, Tensor) else value)
+        gather.backward()
         if settings.clip_grad:
             torch.nn.utils.clip_grad_norm_(self.trainable, settings.clip_grad)
         self.optimizer.step()

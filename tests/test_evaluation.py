@@ -31,20 +31,21 @@ def test_csls_penalises_a_hub_candidate():
     assert csls.tolist() == [1, 1, 1]
 
 
-def test_ranks_with_many_ties_match_counting_each_candidate():
+@pytest.mark.parametrize("csls_ks", [(2, 0), (0,), (0, 3), (0, 0), (3, 2)])
+def test_ranks_with_many_ties_match_counting_each_candidate(csls_ks):
     # Coarse embeddings give many exactly tied scores; the ranks must be those of counting better and tied ones.
     generator = torch.Generator().manual_seed(0)
     queries = torch.randint(-1, 2, (40, 3), generator=generator).float() + 0.01
     candidates = torch.randint(-1, 2, (60, 3), generator=generator).float() + 0.01
     gold = torch.randint(0, 60, (40,), generator=generator)
-    found = gold_ranks(queries, candidates, gold, csls_ks=(2, 0), memory_budget=4 * 60 * 7)
+    found = gold_ranks(queries, candidates, gold, csls_ks=csls_ks, memory_budget=4 * 60 * 7)
     cosines = torch.nn.functional.normalize(queries, dim=1) @ torch.nn.functional.normalize(candidates, dim=1).T
-    top = cosines.T.topk(2, dim=1).values.mean(1)
-    for scores, ranks in ((2 * cosines - top, found[0]), (cosines, found[1])):
+    for k, ranks in zip(csls_ks, found, strict=True):
+        scores = 2 * cosines - cosines.T.topk(k, dim=1).values.mean(1) if k else cosines
         gold_scores = scores.gather(1, gold[:, None])
         expected = (scores > gold_scores).sum(1) + 1 + ((scores == gold_scores).sum(1) - 1) / 2
         assert ranks.tolist() == expected.double().tolist()
-    assert any(rank % 1 for rank in found[1].tolist())  # the example has ties
+        assert any(rank % 1 for rank in ranks.tolist())  # the example has ties
 
 
 def test_metrics_of_known_ranks():

@@ -1,9 +1,13 @@
 import logging
 
+import pytest
+import torch
+
+from mmea_bench.components.base import Batch, RowGather
 from mmea_bench.data import split_links
 from mmea_bench.methods import configure, get_method
 from mmea_bench.observer import Observer
-from mmea_bench.runner import train
+from mmea_bench.runner import Training, train
 
 
 class Recorder(Observer):
@@ -67,3 +71,50 @@ def test_a_pseudo_label_schedule_that_ends_after_the_budget_is_reported(tiny_kg,
     with caplog.at_level(logging.WARNING):
         run_tiny(tiny_kg, {**settings, "pseudo_labeler.window": "12"})
     assert "gcn-align: no pseudo-labels were accepted before the last epoch (20)" in caplog.text
+
+
+def one_backward_of_the_summed_losses(training):
+    """The gradients of an epoch's summed losses from one backward pass through one graph of every batch (the
+    reference the runner's batch-by-batch backward must equal)."""
+    pairs = training.view.train_pairs()
+    pairs = pairs[torch.randperm(len(pairs), generator=training.shuffle)]
+    embeddings = training.model()
+    chunks = pairs.split(training.settings.batch_size)
+    gather = RowGather(embeddings, chunks)
+    total = 0
+    for position, chunk in enumerate(chunks):
+        batch = Batch(chunk, embeddings, training.view, gather, position)
+        for name, loss in training.losses.items():
+            value = loss(batch)
+            summed = sum(value.values()) if isinstance(value, dict) else value
+            total = total + training.assembly.loss_weights[name] * summed
+    training.optimizer.zero_grad(set_to_none=True)
+    total.backward()
+    return gradients(training)
+
+
+def gradients(training):
+    return [None if parameter.grad is None else parameter.grad.clone() for parameter in training.trainable]
+
+
+@pytest.mark.parametrize("method", ["mclea", "gcn-align"])  # losses on batch rows; a loss on whole embeddings
+def test_batch_by_batch_backward_gives_the_gradients_of_one_backward_of_the_sum(tiny_kg, method):
+    config = configure(get_method(method), {"batch_size": "16", "epochs": "4"})
+    training = Training(config, tiny_kg, split_links(tiny_kg.links, 0.3, 0.1, seed=0), 0, torch.device("cpu"))
+    assert len(training.view.train_pairs()) > 3 * 16  # several batches
+    training.view.epoch = 1
+    training.model.train()
+    shuffle = training.shuffle.get_state()
+    torch.manual_seed(1)  # the same negatives drawn in both
+    expected = one_backward_of_the_summed_losses(training)
+    training.shuffle.set_state(shuffle)
+    torch.manual_seed(1)
+    stepped = []
+    training.optimizer.step = lambda: stepped.append(gradients(training))
+    training.epoch(1)
+    (found,) = stepped
+    assert [got is None for got in found] == [wanted is None for wanted in expected]
+    assert sum(got is not None for got in found) > 0
+    for got, wanted in zip(found, expected, strict=True):
+        if got is not None:
+            torch.testing.assert_close(got, wanted, rtol=1e-5, atol=1e-6)  # summation order

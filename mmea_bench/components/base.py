@@ -236,7 +236,11 @@ class Batch:
 
 
 class Loss(nn.Module, Component):
-    """A training objective: ``forward(batch)`` returns a scalar tensor or a dict of named scalar tensors."""
+    """A training objective: ``forward(batch)`` returns a scalar tensor or a dict of named scalar tensors.
+
+    Each batch's value is backpropagated as soon as it is computed: a loss reads embeddings through ``batch`` (whose
+    tensors are cut from the encoders' graph for this) and keeps no tensor with a graph from one batch to the next.
+    """
 
     batch_rows_only = False
     """True when the loss reads embeddings only through :meth:`Batch.rows`: where every loss of a run does, a training

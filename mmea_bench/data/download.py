@@ -49,7 +49,8 @@ class DownloadReport:
 
 
 def load_sources(path: Path) -> dict[str, list[Source]]:
-    """A source table from JSON: ``{name: [{"url": ..., "members": {...}, "sha256": ..., "size": ...}]}``."""
+    """A source table from JSON: ``{name: [{"url": ..., "members": {...}, "sha256": ..., "sha512": ..., "size": ...},
+    ...]}``."""
     try:
         table = json.loads(path.read_text(encoding="utf-8"))
         return {name: [Source(**entry) for entry in entries] for name, entries in table.items()}
