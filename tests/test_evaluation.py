@@ -35,9 +35,9 @@ def test_csls_penalises_a_hub_candidate():
 def test_ranks_with_many_ties_match_counting_each_candidate(csls_ks):
     # Coarse embeddings give many exactly tied scores; the ranks must be those of counting better and tied ones.
     generator = torch.Generator().manual_seed(0)
-    queries = torch.randint(-1, 2, (40, 3), generator=generator).float() + 0.01
+    queries = torch.randint(-1, 2, (150, 3), generator=generator).float() + 0.01
     candidates = torch.randint(-1, 2, (60, 3), generator=generator).float() + 0.01
-    gold = torch.randint(0, 60, (40,), generator=generator)
+    gold = torch.randint(0, 60, (150,), generator=generator)
     found = gold_ranks(queries, candidates, gold, csls_ks=csls_ks, memory_budget=4 * 60 * 7)
     cosines = torch.nn.functional.normalize(queries, dim=1) @ torch.nn.functional.normalize(candidates, dim=1).T
     for k, ranks in zip(csls_ks, found, strict=True):
@@ -86,7 +86,7 @@ def test_mutual_nearest_pairs():
 
 def test_mutual_nearest_pairs_in_chunks_match_the_full_similarity_matrix():
     generator = torch.Generator().manual_seed(0)
-    left, right = torch.randn(37, 8, generator=generator), torch.randn(29, 8, generator=generator)
+    left, right = torch.randn(150, 8, generator=generator), torch.randn(29, 8, generator=generator)
     similarity = torch.nn.functional.normalize(left, dim=1) @ torch.nn.functional.normalize(right, dim=1).T
     left_to_right, right_to_left = similarity.argmax(1), similarity.argmax(0)
     expected = [(i, int(j)) for i, j in enumerate(left_to_right) if right_to_left[j] == i]
