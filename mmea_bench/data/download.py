@@ -74,24 +74,24 @@ def _by_hand(benchmark: Benchmark) -> str:
 
 
 def _fetch(source: Source, target: Path, progress: Progress | None) -> str:
-    """Download ``source`` to ``target``, checking size and digests; returns the sha256."""
-    digest, long_digest, received = hashlib.sha256(), hashlib.sha512(), 0
+    """Download ``source`` to ``target``, checking its size and pinned digests; returns the sha256."""
+    pinned = {name: getattr(source, name) for name in ("sha256", "sha512") if getattr(source, name) is not None}
+    digests, received = {name: hashlib.new(name) for name in {"sha256", *pinned}}, 0
     with urllib.request.urlopen(source.url, timeout=60) as response, target.open("wb") as out:
         total = int(response.headers.get("Content-Length") or 0) or source.size
         while chunk := response.read(CHUNK):
             out.write(chunk)
-            digest.update(chunk)
-            long_digest.update(chunk)
+            for digest in digests.values():
+                digest.update(chunk)
             received += len(chunk)
             if progress:
                 progress(received, total)
     if source.size is not None and received != source.size:
         raise UserError(f"{source.url}: received {received} bytes, expected {source.size}")
-    if source.sha256 is not None and digest.hexdigest() != source.sha256.lower():
-        raise UserError(f"{source.url}: sha256 {digest.hexdigest()} does not match the expected {source.sha256}")
-    if source.sha512 is not None and long_digest.hexdigest() != source.sha512.lower():
-        raise UserError(f"{source.url}: sha512 {long_digest.hexdigest()} does not match the expected {source.sha512}")
-    return digest.hexdigest()
+    for name, expected in pinned.items():
+        if digests[name].hexdigest() != expected.lower():
+            raise UserError(f"{source.url}: {name} {digests[name].hexdigest()} does not match the expected {expected}")
+    return digests["sha256"].hexdigest()
 
 
 def _destination(name: str, members: dict[str, str]) -> str | None:
