@@ -100,6 +100,28 @@ def test_gat_encoder_embeds_every_entity_of_both_graphs(tiny_kg, diagonal):
     assert plugin_manager.registry("encoder").get("gat").factory is GATEncoder
 
 
+@pytest.mark.parametrize("diagonal", [True, False])
+def test_gat_rows_compute_the_last_layer_for_those_entities_alone_with_the_full_forward_values(tiny_kg, diagonal):
+    torch.manual_seed(0)
+    encoder = GATEncoder(BuildContext(tiny_kg.graphs()), dim=8, heads=2, diagonal=diagonal).double()
+    entities = torch.tensor([7, 3, 3, 0, tiny_kg.num_entity_total - 1])
+    weights = torch.randn(len(entities), 8, dtype=torch.double)
+    gradients = []
+    for embed in (lambda: encoder()[entities], lambda: encoder.rows(entities)):
+        encoder.zero_grad()
+        (embed() * weights).sum().backward()
+        gradients.append([parameter.grad.clone() for parameter in encoder.parameters()])
+    assert torch.equal(encoder.rows(entities), encoder()[entities])
+    for full, restricted in zip(*gradients, strict=True):
+        assert torch.allclose(full, restricted, atol=1e-12)
+    targets = torch.unique(entities)
+    restricted = encoder.graph.restricted(targets)
+    weights = torch.rand(len(encoder.graph.source), dtype=torch.double)
+    full_rows = encoder.graph.adjacency(weights).to_dense()[targets]
+    edges_of_targets = torch.isin(encoder.graph.target, targets)
+    assert restricted.adjacency(weights[edges_of_targets]).to_dense().equal(full_rows)
+
+
 def test_a_linear_map_of_fixed_features_takes_its_exact_gradient_from_the_rows_that_have_one():
     features = torch.randn(6, 4, dtype=torch.double)
     weight = torch.randn(3, 4, dtype=torch.double, requires_grad=True)

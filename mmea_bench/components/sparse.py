@@ -77,36 +77,44 @@ def segment_softmax(scores: Tensor, pointer: Tensor) -> Tensor:
 
 
 class AttentionGraph(nn.Module):
-    """A fixed entity graph whose edge weights are computed at every forward pass (attention coefficients).
+    """A fixed graph whose edge weights are computed at every forward pass (attention coefficients).
 
-    Edges are kept in CSR order (sorted by target, then source); :meth:`aggregate` returns ``A @ x`` for the
-    adjacency ``A`` holding one weight per edge. Differentiating ``torch.sparse.mm`` in the weights goes through a
-    dense N x N matrix, and message passing holds an E x D message tensor; :class:`WeightedAggregation` needs
-    neither.
+    Edges ``target <- source`` are kept in CSR order (sorted by target, then source); :meth:`aggregate` returns
+    ``A @ x`` for the (num_targets, num_nodes) adjacency ``A`` holding one weight per edge (square unless the graph
+    is a :meth:`restricted` one). Differentiating ``torch.sparse.mm`` in the weights goes through a dense N x N
+    matrix, and message passing holds an E x D message tensor; :class:`WeightedAggregation` needs neither.
     """
 
-    def __init__(self, edge_index: Tensor, num_nodes: int):
+    def __init__(self, edge_index: Tensor, num_nodes: int, num_targets: int | None = None):
         super().__init__()
+        num_targets = num_nodes if num_targets is None else num_targets
         order = torch.argsort(edge_index[0] * num_nodes + edge_index[1])
         target, source = edge_index[:, order]
-        transposed = torch.argsort(source * num_nodes + target)
-        self.num_nodes = num_nodes
+        transposed = torch.argsort(source * num_targets + target)
+        self.num_nodes, self.num_targets = num_nodes, num_targets
         self.register_buffer("target", target, persistent=False)
         self.register_buffer("source", source, persistent=False)
-        self.register_buffer("row_pointer", row_pointer(target, num_nodes), persistent=False)
+        self.register_buffer("row_pointer", row_pointer(target, num_targets), persistent=False)
         self.register_buffer("transposed_order", transposed, persistent=False)
         self.register_buffer("transposed_row_pointer", row_pointer(source[transposed], num_nodes), persistent=False)
         self.register_buffer("transposed_columns", target[transposed], persistent=False)
 
+    def restricted(self, targets: Tensor) -> "AttentionGraph":
+        """The in-edges of ``targets`` only (sorted, distinct node ids), as a graph whose row i is ``targets[i]``."""
+        starts, counts = self.row_pointer[targets], self.row_pointer[targets + 1] - self.row_pointer[targets]
+        local = torch.arange(len(targets), device=targets.device).repeat_interleave(counts)
+        first = torch.cat([counts.new_zeros(1), counts.cumsum(0)[:-1]])
+        edges = (starts - first).repeat_interleave(counts) + torch.arange(len(local), device=targets.device)
+        return AttentionGraph(torch.stack([local, self.source[edges]]), self.num_nodes, len(targets))
+
     def adjacency(self, weights: Tensor) -> Tensor:
-        """The (N, N) sparse CSR matrix with ``weights`` (one per edge, in CSR order) at the edges."""
-        size = (self.num_nodes, self.num_nodes)
+        """The (num_targets, num_nodes) sparse CSR matrix with ``weights`` (one per edge, in CSR order) at the edges."""
         with quiet_sparse_csr():
-            return torch.sparse_csr_tensor(self.row_pointer, self.source, weights, size)
+            return torch.sparse_csr_tensor(self.row_pointer, self.source, weights, (self.num_targets, self.num_nodes))
 
     def transposed_adjacency(self, weights: Tensor) -> Tensor:
         """The transpose of :meth:`adjacency`, as CSR."""
-        size = (self.num_nodes, self.num_nodes)
+        size = (self.num_nodes, self.num_targets)
         with quiet_sparse_csr():
             return torch.sparse_csr_tensor(
                 self.transposed_row_pointer, self.transposed_columns, weights[self.transposed_order], size

@@ -36,13 +36,19 @@ class StructureEncoder(Encoder):
         self.out_dim = dim
 
     def forward(self) -> Tensor:
-        hidden = nn.functional.normalize(self.entity, dim=1) if self.unit_input else self.entity
-        for index, layer in enumerate(self.layers):
-            hidden = nn.functional.dropout(hidden, self.dropout, self.training)
-            hidden = layer(hidden, self.graph)
-            if index < len(self.layers) - 1:
-                hidden = self.activation(hidden)
-        return hidden
+        if not self.layers:
+            return self._embedding()
+        return self.layers[-1](self._last_input(), self.graph)
+
+    def _embedding(self) -> Tensor:
+        return nn.functional.normalize(self.entity, dim=1) if self.unit_input else self.entity
+
+    def _last_input(self) -> Tensor:
+        """The input of the last layer (after dropout): every layer before it applied to the entity embedding."""
+        hidden = self._embedding()
+        for layer in self.layers[:-1]:
+            hidden = self.activation(layer(nn.functional.dropout(hidden, self.dropout, self.training), self.graph))
+        return nn.functional.dropout(hidden, self.dropout, self.training)
 
 
 class GraphConvolution(nn.Module):
@@ -149,15 +155,18 @@ class GraphAttentionLayer(nn.Module):
         self.attention_dropout = attention_dropout
 
     def _through_weight(self, vectors: Tensor) -> Tensor:
-        """(H, D) per-head vectors v_h -> W_h v_h."""
-        return self.weight * vectors if self.diagonal else torch.einsum("hde,he->hd", self.weight, vectors)
+        """(..., H, D) per-head vectors v_h -> W_h v_h."""
+        return self.weight * vectors if self.diagonal else torch.einsum("hde,...he->...hd", self.weight, vectors)
 
     def _project(self, features: Tensor, head: int) -> Tensor:
         return features * self.weight[head] if self.diagonal else features @ self.weight[head]
 
-    def forward(self, features: Tensor, graph: AttentionGraph) -> Tensor:
-        score_target = features @ self._through_weight(self.attention_target).T
-        score_source = features @ self._through_weight(self.attention_source).T
+    def forward(self, features: Tensor, graph: AttentionGraph, targets: Tensor | None = None) -> Tensor:
+        """Every node's output, or (``graph`` restricted to ``targets``) those nodes' only."""
+        vectors = self._through_weight(torch.stack([self.attention_target, self.attention_source]))
+        score_target, score_source = (features @ vectors.flatten(0, 1).T).chunk(2, dim=1)
+        if targets is not None:
+            score_target = score_target[targets]
         scores = score_target[graph.target] + score_source[graph.source]
         scores = nn.functional.leaky_relu(scores, self.negative_slope)
         attention = segment_softmax(scores, graph.row_pointer)
@@ -186,8 +195,15 @@ class GATEncoder(StructureEncoder):
         dropout: float = 0.0,
         attention_dropout: float = 0.0,
     ):
+        if layers < 1:
+            raise ValueError("need layers >= 1")
         super().__init__(context.graphs, dim, dropout)
         self.graph = AttentionGraph(self.edge_index, context.graphs.num_entity_total)
         self.layers.extend(
             GraphAttentionLayer(dim, heads, diagonal, attention_dropout=attention_dropout) for _ in range(layers)
         )
+
+    def rows(self, entities: Tensor) -> Tensor:
+        """The last layer computed for ``entities`` alone, over their in-edges (the layers before it for all)."""
+        targets, order = torch.unique(entities, return_inverse=True)
+        return self.layers[-1](self._last_input(), self.graph.restricted(targets), targets)[order]
