@@ -12,6 +12,7 @@ import pytest
 import torch
 
 from mmea_bench import api
+from mmea_bench.cli import stops_interrupt
 from mmea_bench.errors import UserError
 from mmea_bench.executors import InProcess, SweepContext
 from mmea_bench.executors.processes import WorkerProcesses
@@ -104,9 +105,10 @@ def test_workers_end_when_their_sweep_is_killed(tmp_path):
     assert [pid for pid in workers if alive(pid)] == []
 
 
-def test_ctrl_c_stops_the_workers_marks_their_runs_killed_and_leaves_no_process(tmp_path):
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_ctrl_c_or_sigterm_stops_the_workers_marks_their_runs_killed_and_leaves_no_process(tmp_path, stop):
     sweep, tracker, workers = sweep_in_training(tmp_path)
-    sweep.send_signal(signal.SIGINT)
+    sweep.send_signal(stop)
     output, _ = sweep.communicate(timeout=60)
     assert sweep.returncode != 0, output
     assert set(recorded_runs(tracker)["status"]) == {"KILLED"}, output
@@ -114,15 +116,17 @@ def test_ctrl_c_stops_the_workers_marks_their_runs_killed_and_leaves_no_process(
     assert [pid for pid in workers if alive(pid)] == []
 
 
-def test_ctrl_c_inside_a_store_write_takes_effect_when_the_write_is_whole(tracker):
-    """An interrupted SQLite transaction would keep the store locked; Ctrl-C waits for the write to end."""
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_ctrl_c_or_sigterm_inside_a_store_write_takes_effect_when_the_write_is_whole(tracker, stop):
+    """An interrupted SQLite transaction would keep the store locked; Ctrl-C waits for the write to end, and so does
+    SIGTERM where a command makes it an interrupt."""
     run_id = tracker.start_run("whole")
     written = []
 
     def write_interrupted_half_way():
-        with interrupts_deferred():
+        with stops_interrupt(), interrupts_deferred():
             written.append("first half")
-            os.kill(os.getpid(), signal.SIGINT)
+            os.kill(os.getpid(), stop)
             time.sleep(0.1)  # the signal arrives here, mid-write
             written.append("second half")
             tracker.end_run(run_id, "KILLED")

@@ -5,6 +5,9 @@ import the API (and with it torch) only when a command runs, so ``--help`` answe
 """
 
 import logging
+import signal
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import click
 from rich.console import Console
@@ -38,6 +41,26 @@ def cli() -> None:
 
     handler = RichHandler(console=console, show_path=False)
     logging.basicConfig(level=logging.WARNING, format="%(message)s", handlers=[handler])
+
+
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
+"""Signals that stop a long command as Ctrl-C does: a job scheduler's or ``kill``'s SIGTERM, a closed terminal's
+SIGHUP (a sweep then marks its runs in progress killed; the UI server, in a session of its own, stops with it)."""
+
+
+def _interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt
+
+
+@contextmanager
+def stops_interrupt() -> Iterator[None]:
+    """Within the block, :data:`STOP_SIGNALS` raise KeyboardInterrupt, as Ctrl-C does."""
+    previous = {stop: signal.signal(stop, _interrupt) for stop in STOP_SIGNALS}
+    try:
+        yield
+    finally:
+        for stop, handler in previous.items():
+            signal.signal(stop, handler)
 
 
 def main() -> None:

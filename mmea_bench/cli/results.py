@@ -1,7 +1,6 @@
 """``mmea-bench leaderboard`` and ``mmea-bench ui``: tables and plots from recorded runs, and the MLflow UI."""
 
 import shlex
-import signal
 from pathlib import Path
 
 import click
@@ -9,15 +8,11 @@ from click.core import ParameterSource
 from rich.table import Table
 from rich.text import Text
 
-from mmea_bench.cli import cli, console
+from mmea_bench.cli import cli, console, stops_interrupt
 from mmea_bench.errors import UserError
 from mmea_bench.leaderboard.render import FORMATS
 from mmea_bench.metrics import DEFAULT_METRICS, SCORERS
 from mmea_bench.tracking import DEFAULT_EXPERIMENT
-
-STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
-"""Signals that stop ``mmea-bench ui`` as Ctrl-C does (the server runs in a session of its own, so a closed terminal
-reaches it only through the command)."""
 
 
 def print_leaderboard(publication, tables: str = "compact") -> None:
@@ -137,10 +132,6 @@ def leaderboard(ctx, experiment, sweep, metrics, scorers, formats, output, plots
     print_leaderboard(api.leaderboard(experiment, uri, sweep, command=command, **options), tables)
 
 
-def _interrupt(signum, frame) -> None:
-    raise KeyboardInterrupt
-
-
 @cli.command()
 @click.option("--tracking-uri", help="MLflow tracking URI [default: $MLFLOW_TRACKING_URI or ./mlflow.db].")
 @click.option("--port", default=0, show_default=True, help="Port on 127.0.0.1; 0 picks a free one.")
@@ -149,9 +140,8 @@ def ui(tracking_uri, port):
     from mmea_bench import api
 
     server, found = api.ui_server(tracking_uri, port)
-    previous = {stop: signal.signal(stop, _interrupt) for stop in STOP_SIGNALS}
     try:
-        with server:
+        with stops_interrupt(), server:
             click.echo(f"MLflow UI on {server.tracking_uri}: {server.url}")
             for name, experiment_id in found.items():
                 click.echo(f"  training runs of experiment '{name}': {server.runs_url(experiment_id)}")
@@ -160,6 +150,3 @@ def ui(tracking_uri, port):
             raise UserError(f"the MLflow server stopped by itself with code {code}")
     except KeyboardInterrupt:
         click.echo("Stopped the MLflow UI.")
-    finally:
-        for stop, handler in previous.items():
-            signal.signal(stop, handler)

@@ -3,7 +3,7 @@
 import click
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from mmea_bench.cli import cli, console
+from mmea_bench.cli import cli, console, stops_interrupt
 from mmea_bench.cli.results import TABLES, print_leaderboard
 from mmea_bench.errors import UserError
 from mmea_bench.observer import Observer
@@ -161,7 +161,8 @@ def run(methods, datasets, ratios, split, seeds, first_seed, profile, epochs, se
     columns = TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()
     progress = Progress(*columns, console=console)
     try:
-        result = api.execute(plan, SweepProgress(progress))
+        with stops_interrupt():
+            result = api.execute(plan, SweepProgress(progress))
     finally:
         if progress.live.is_started:
             progress.stop()

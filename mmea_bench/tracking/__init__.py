@@ -26,23 +26,35 @@ REUSED_TAG = "mmea_bench.reused_by."
 """Prefix of a tag naming a later sweep (by its parent run id) that reused a finished run instead of training it."""
 
 
+DEFERRED_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
 @contextmanager
 def interrupts_deferred() -> Iterator[None]:
-    """Ctrl-C (SIGINT) takes effect when the block ends, not inside it. Store writes run so: a SQLite transaction
-    interrupted half-way keeps the database locked, and the runs in progress could then not be marked killed."""
+    """Ctrl-C (SIGINT), SIGTERM and SIGHUP take effect when the block ends, not inside it. Store writes run so: a
+    SQLite transaction interrupted half-way keeps the database locked, and the runs in progress could then not be
+    marked killed."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
     received: list[int] = []
-    previous = signal.signal(signal.SIGINT, lambda signum, frame: received.append(signum))
+    previous = {
+        number: signal.signal(number, lambda signum, frame: received.append(signum)) for number in DEFERRED_SIGNALS
+    }
     try:
         yield
     finally:
-        signal.signal(signal.SIGINT, previous)
-    if received and callable(previous):
-        previous(signal.SIGINT, None)
-    elif received and previous == signal.SIG_DFL:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+    if not received:
+        return
+    first, handler = received[0], previous[received[0]]
+    if callable(handler):
+        handler(first, None)
+    elif handler == signal.SIG_DFL and first == signal.SIGINT:
         raise KeyboardInterrupt
+    elif handler == signal.SIG_DFL:
+        signal.raise_signal(first)
 
 
 def default_tracking_uri() -> str:
