@@ -6,10 +6,11 @@ and a pseudo-label check.
     python benchmarks/breakdown.py mclea --dataset fb15k-db15k --threads 2
 
 Start-up is measured in fresh processes (imports, the plugins, the MLflow store, the dataset). Epochs are those of
-the harness's runner (``Training.epoch``); the parts are timed by running the same steps one at a time, each the
-median of ``--repeat`` repetitions after a warm-up. The late epoch adds as pseudo-pairs the mutual nearest
-neighbours of the model after the warm-up epochs (about as many as a pseudo-labeler accepts in a run). Momentum
-contrast, where a method has it, is switched on from the first epoch, as it is in the second half of a run.
+the harness's runner (``Training.epoch``); the parts are timed by running the same steps one at a time (encoders
+embed only the pairs' entities where the runner does), each the median of ``--repeat`` repetitions after a warm-up.
+The late epoch adds as pseudo-pairs the mutual nearest neighbours of the model after the warm-up epochs (about as
+many as a pseudo-labeler accepts in a run). Momentum contrast, where a method has it, is switched on from the first
+epoch, as it is in the second half of a run.
 """
 
 import argparse
@@ -58,20 +59,29 @@ def parts(training, repeat: int) -> dict[str, float]:
     """Milliseconds of each step of one epoch, in the runner's order."""
     import torch
 
-    from mmea_bench.components.base import Batch
+    from mmea_bench.components.base import Batch, RowGather
 
     model, view = training.model, training.view
-    results = {f"forward {name} ({type(encoder).__name__})": median_ms(encoder, repeat)
+    pairs = view.train_pairs()
+    _, positions = training.embed_for(pairs)  # positions: the runner embeds only the pairs' entities
+
+    def encode(encoder):
+        return encoder() if positions is None else encoder.rows(torch.unique(pairs))
+
+    results = {f"forward {name} ({type(encoder).__name__})": median_ms(lambda e=encoder: encode(e), repeat)
                for name, encoder in model.encoders.items()}  # fmt: skip
-    embeddings = {name: encoder() for name, encoder in model.encoders.items()}
+    embeddings = {name: encode(encoder) for name, encoder in model.encoders.items()}
     results["forward fusion"] = median_ms(lambda: model.fusion(embeddings), repeat)
     embeddings["joint"] = model.fusion(embeddings)
-    pairs = view.train_pairs()
     size = training.settings.batch_size or len(pairs)
     batches = [pairs[start : start + size] for start in range(0, len(pairs), size)]
 
+    def in_batches(embeddings):
+        gather = RowGather(embeddings, batches, positions)
+        return [Batch(batch, embeddings, view, gather, position) for position, batch in enumerate(batches)]
+
     def losses(names):
-        cached = [Batch(batch, embeddings, view) for batch in batches]
+        cached = in_batches(embeddings)
         return [training.losses[name](batch) for name in names for batch in cached]
 
     done = []
@@ -80,14 +90,16 @@ def parts(training, repeat: int) -> dict[str, float]:
         results[f"loss {name} ({len(batches)} batches)"] = median_ms(lambda n=(*done, name): losses(n), repeat) - before
         done.append(name)
 
+    def embed_all():
+        return training.embed_for(pairs)[0]
+
     def backward():
-        embeddings = model()
-        cached = [Batch(batch, embeddings, view) for batch in batches]
+        cached = in_batches(embed_all())
         total = sum(training.losses[name](batch) for name in training.losses for batch in cached)
         training.optimizer.zero_grad(set_to_none=True)
         total.backward()
 
-    forward_all = median_ms(lambda: losses(list(training.losses)) and model(), repeat)
+    forward_all = median_ms(lambda: losses(list(training.losses)) and embed_all(), repeat)
     results["backward (all parts)"] = median_ms(backward, repeat) - forward_all
     results["optimiser step"] = median_ms(training.optimizer.step, repeat) if training.optimizer else 0.0
     with torch.no_grad():

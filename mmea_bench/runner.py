@@ -211,7 +211,7 @@ class Training:
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=bfloat16):
             pairs = self.view.train_pairs()
             pairs = pairs[torch.randperm(len(pairs), generator=self.shuffle).to(self.device)]
-            embeddings, positions = self._embed_for(pairs)
+            embeddings, positions = self.embed_for(pairs)
             totals = {name: torch.zeros((), device=self.device) for name in self.losses}
             chunks = pairs.split(settings.batch_size or len(pairs))
             gather = RowGather(embeddings, chunks, positions, cut=True)
@@ -234,7 +234,7 @@ class Training:
         total = sum(weights[name] * value for name, value in totals.items())
         return {f"train_loss_{name}": value for name, value in totals.items()} | {"train_loss": total}
 
-    def _embed_for(self, pairs: Tensor) -> tuple[dict[str, Tensor], Tensor | None]:
+    def embed_for(self, pairs: Tensor) -> tuple[dict[str, Tensor], Tensor | None]:
         """The embeddings a step needs: only the pairs' entities where every loss reads batch rows only (and where
         those rows sit), else every entity's."""
         if not all(loss.batch_rows_only for loss in self.losses.values()):

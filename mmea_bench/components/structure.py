@@ -204,6 +204,7 @@ class GATEncoder(StructureEncoder):
         )
 
     def rows(self, entities: Tensor) -> Tensor:
-        """The last layer computed for ``entities`` alone, over their in-edges (the layers before it for all)."""
+        """The last layer computed for ``entities`` alone, over their in-edges (the layers before it for all): the
+        full forward's rows (under attention dropout, with draws of their own)."""
         targets, order = torch.unique(entities, return_inverse=True)
         return self.layers[-1](self._last_input(), self.graph.restricted(targets), targets)[order]
