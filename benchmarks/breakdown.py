@@ -63,7 +63,8 @@ def parts(training, repeat: int) -> dict[str, float]:
 
     model, view = training.model, training.view
     pairs = view.train_pairs()
-    _, positions = training.embed_for(pairs)  # positions: the runner embeds only the pairs' entities
+    with torch.no_grad():
+        _, positions = training.embed_for(pairs)  # positions: the runner embeds only the pairs' entities
 
     def encode(encoder):
         return encoder() if positions is None else encoder.rows(torch.unique(pairs))

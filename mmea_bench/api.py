@@ -73,9 +73,12 @@ def leaderboard(
     check_choices(metrics, scorers, formats)
     store = RunStore(tracking_uri, experiment)
     frame = store.runs(sweep)
+    where = f"sweep {sweep} of experiment '{experiment}'" if sweep else f"experiment '{experiment}'"
     if frame.empty:
-        where = f"sweep {sweep} of experiment '{experiment}'" if sweep else f"experiment '{experiment}'"
         raise UserError(f"{where} in {store.tracking_uri} has no runs of 'mmea-bench run'")
+    if not (frame["status"] == "FINISHED").any():
+        ended = ", ".join(f"{count} {status.lower()}" for status, count in frame["status"].value_counts().items())
+        raise UserError(f"{where} in {store.tracking_uri} has no finished run to rank ({ended})")
     title = f"{experiment}, sweep {sweep}" if sweep else experiment
     sweeps = list(dict.fromkeys([*frame.sort_values("start_time")["sweep"], *([sweep] if sweep else [])]))
     words = ["mmea-bench", "leaderboard", "--experiment", experiment, *(["--sweep", sweep] if sweep else [])]

@@ -176,6 +176,20 @@ def test_a_failing_run_is_recorded_and_the_sweep_goes_on(register_plugin, tracki
     assert frame.loc[0.2, "status"] == "FINISHED"
 
 
+def test_a_sweep_whose_every_run_failed_ends_with_one_line_after_recording_them(
+    register_plugin, tracking_uri, experiment
+):
+    register_plugin(ExplodingPlugin(), "exploding-plugin")
+    options = ["--dataset", TINY_SPEC, "--ratios", "0.5", "--tracking-uri", tracking_uri, "--experiment", experiment]
+    result = invoke("run", "exploding", *options)
+    assert result.exit_code == 2, result.output
+    last = result.output.splitlines()[-1]
+    assert last.startswith("Error: sweep ") and last.endswith(
+        f"of experiment '{experiment}' in {tracking_uri} has no finished run to rank (1 failed)"
+    )
+    assert list(recorded_runs(MlflowTracker(tracking_uri, experiment))["status"]) == ["FAILED"]
+
+
 def test_an_interrupt_keeps_finished_runs_and_marks_the_current_one_killed(register_plugin, tracking_uri, experiment):
     register_plugin(ExplodingPlugin(), "exploding-plugin")
     result = invoke(

@@ -116,7 +116,7 @@ def test_ctrl_c_or_sigterm_stops_the_workers_marks_their_runs_killed_and_leaves_
     assert [pid for pid in workers if alive(pid)] == []
 
 
-@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP], ids=["ctrl-c", "sigterm", "sighup"])
 def test_ctrl_c_or_sigterm_inside_a_store_write_takes_effect_when_the_write_is_whole(tracker, stop):
     """An interrupted SQLite transaction would keep the store locked; Ctrl-C waits for the write to end, and so does
     SIGTERM where a command makes it an interrupt."""
@@ -135,3 +135,33 @@ def test_ctrl_c_or_sigterm_inside_a_store_write_takes_effect_when_the_write_is_w
         write_interrupted_half_way()
     assert written == ["first half", "second half"]
     assert tracker.client.get_run(run_id).info.status == "KILLED"
+
+
+def test_a_signal_deferred_by_a_write_that_fails_still_stops_the_command():
+    with pytest.raises(KeyboardInterrupt), stops_interrupt(), interrupts_deferred():
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(0.1)
+        raise RuntimeError("the write failed")
+
+
+def test_a_second_stop_signal_leaves_the_clean_up_of_the_first_alone():
+    cleaned = []
+    with pytest.raises(KeyboardInterrupt), stops_interrupt():
+        try:
+            os.kill(os.getpid(), signal.SIGHUP)
+            time.sleep(0.1)
+        finally:
+            os.kill(os.getpid(), signal.SIGHUP)  # a closed terminal often sends two
+            time.sleep(0.1)
+            cleaned.append("runs marked killed")
+    assert cleaned == ["runs marked killed"]
+
+
+def test_a_stop_signal_the_process_ignores_stays_ignored():
+    previous = signal.signal(signal.SIGHUP, signal.SIG_IGN)  # as under nohup
+    try:
+        with stops_interrupt():
+            os.kill(os.getpid(), signal.SIGHUP)
+            time.sleep(0.1)
+    finally:
+        signal.signal(signal.SIGHUP, previous)

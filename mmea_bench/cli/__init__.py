@@ -49,13 +49,19 @@ SIGHUP (a sweep then marks its runs in progress killed; the UI server, in a sess
 
 
 def _interrupt(signum, frame) -> None:
+    for stop in STOP_SIGNALS:  # once: a second signal would cut short the clean-up the first one started
+        signal.signal(stop, signal.SIG_IGN)
     raise KeyboardInterrupt
 
 
 @contextmanager
 def stops_interrupt() -> Iterator[None]:
-    """Within the block, :data:`STOP_SIGNALS` raise KeyboardInterrupt, as Ctrl-C does."""
-    previous = {stop: signal.signal(stop, _interrupt) for stop in STOP_SIGNALS}
+    """Within the block, :data:`STOP_SIGNALS` raise KeyboardInterrupt, as Ctrl-C does, once; a signal the process
+    ignores (SIGHUP under ``nohup``) stays ignored."""
+    previous = {stop: signal.getsignal(stop) for stop in STOP_SIGNALS}
+    for stop, handler in previous.items():
+        if handler is not signal.SIG_IGN:
+            signal.signal(stop, _interrupt)
     try:
         yield
     finally:

@@ -141,8 +141,9 @@ class Component:
 class Encoder(nn.Module, Component):
     """Maps every entity of both graphs to a vector of one modality: ``forward() -> (N, out_dim)``.
 
-    ``rows(entities)`` gives the vectors of some entities only; an encoder whose vectors are computed entity by
-    entity (a linear map of fixed features) overrides it to compute just those, which is all a training step needs.
+    ``rows(entities)`` gives the vectors of some entities only, which is all a training step needs; an encoder
+    overrides it where those cost less than all (a linear map of fixed features computes just those rows, the GAT
+    its last layer for those entities alone).
     """
 
     out_dim: int

@@ -31,9 +31,9 @@ DEFERRED_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 @contextmanager
 def interrupts_deferred() -> Iterator[None]:
-    """Ctrl-C (SIGINT), SIGTERM and SIGHUP take effect when the block ends, not inside it. Store writes run so: a
-    SQLite transaction interrupted half-way keeps the database locked, and the runs in progress could then not be
-    marked killed."""
+    """Ctrl-C (SIGINT), SIGTERM and SIGHUP take effect when the block ends (also when it raises), not inside it.
+    Store writes run so: a SQLite transaction interrupted half-way keeps the database locked, and the runs in
+    progress could then not be marked killed."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
@@ -46,15 +46,20 @@ def interrupts_deferred() -> Iterator[None]:
     finally:
         for number, handler in previous.items():
             signal.signal(number, handler)
-    if not received:
+        _deliver(next((number for number in received if previous[number] is not signal.SIG_IGN), None), previous)
+
+
+def _deliver(number: int | None, handlers: dict[int, Any]) -> None:
+    """Act on a deferred signal as its handler would have."""
+    if number is None:
         return
-    first, handler = received[0], previous[received[0]]
+    handler = handlers[number]
     if callable(handler):
-        handler(first, None)
-    elif handler == signal.SIG_DFL and first == signal.SIGINT:
+        handler(number, None)
+    elif number == signal.SIGINT:
         raise KeyboardInterrupt
-    elif handler == signal.SIG_DFL:
-        signal.raise_signal(first)
+    else:
+        signal.raise_signal(number)
 
 
 def default_tracking_uri() -> str:
