@@ -63,11 +63,12 @@ def parts(training, repeat: int) -> dict[str, float]:
 
     model, view = training.model, training.view
     pairs = view.train_pairs()
+    entities = torch.unique(pairs)
     with torch.no_grad():
         _, positions = training.embed_for(pairs)  # positions: the runner embeds only the pairs' entities
 
     def encode(encoder):
-        return encoder() if positions is None else encoder.rows(torch.unique(pairs))
+        return encoder() if positions is None else encoder.rows(entities)
 
     results = {f"forward {name} ({type(encoder).__name__})": median_ms(lambda e=encoder: encode(e), repeat)
                for name, encoder in model.encoders.items()}  # fmt: skip

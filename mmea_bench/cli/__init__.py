@@ -13,6 +13,7 @@ import click
 from rich.console import Console
 
 from mmea_bench.errors import UserError
+from mmea_bench.tracking import STOP_SIGNALS
 
 console = Console()
 
@@ -41,11 +42,6 @@ def cli() -> None:
 
     handler = RichHandler(console=console, show_path=False)
     logging.basicConfig(level=logging.WARNING, format="%(message)s", handlers=[handler])
-
-
-STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
-"""Signals that stop a long command as Ctrl-C does: a job scheduler's or ``kill``'s SIGTERM, a closed terminal's
-SIGHUP (a sweep then marks its runs in progress killed; the UI server, in a session of its own, stops with it)."""
 
 
 def _interrupt(signum, frame) -> None:

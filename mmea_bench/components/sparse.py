@@ -101,7 +101,8 @@ class AttentionGraph(nn.Module):
 
     def restricted(self, targets: Tensor) -> "AttentionGraph":
         """The in-edges of ``targets`` only (sorted, distinct node ids), as a graph whose row i is ``targets[i]``."""
-        starts, counts = self.row_pointer[targets], self.row_pointer[targets + 1] - self.row_pointer[targets]
+        starts = self.row_pointer[targets]
+        counts = self.row_pointer[targets + 1] - starts
         local = torch.arange(len(targets), device=targets.device).repeat_interleave(counts)
         first = torch.cat([counts.new_zeros(1), counts.cumsum(0)[:-1]])
         edges = (starts - first).repeat_interleave(counts) + torch.arange(len(local), device=targets.device)

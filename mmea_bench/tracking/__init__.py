@@ -26,7 +26,10 @@ REUSED_TAG = "mmea_bench.reused_by."
 """Prefix of a tag naming a later sweep (by its parent run id) that reused a finished run instead of training it."""
 
 
-DEFERRED_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
+"""Signals that stop a long command as Ctrl-C does: a job scheduler's or ``kill``'s SIGTERM, a closed terminal's
+SIGHUP (a sweep then marks its runs in progress killed; the UI server, in a session of its own, stops with it)."""
+DEFERRED_SIGNALS = (signal.SIGINT, *STOP_SIGNALS)
 
 
 @contextmanager
