@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from mmea_bench.components.base import Batch, PseudoLabelReport, RowGather, TrainingView
+from mmea_bench.components.base import Batch, PseudoLabelReport, RowGather, Stage, TrainingStages, TrainingView
 from mmea_bench.data import KGPair, SeedSplit
 from mmea_bench.errors import UserError
 from mmea_bench.evaluation import evaluate_links
@@ -29,12 +29,10 @@ from mmea_bench.methods import MethodConfig
 from mmea_bench.model import Assembly, assemble
 from mmea_bench.observer import Observer
 from mmea_bench.plugins import PluginManager, plugin_manager
-from mmea_bench.schedule import LearningRateSchedule
+from mmea_bench.schedule import LearningRateSchedule, new_optimizer
 from mmea_bench.selection import Selection, TestSelectionAudit
 
 logger = logging.getLogger(__name__)
-
-OPTIMIZERS = {"adamw": torch.optim.AdamW, "adam": torch.optim.Adam, "sgd": torch.optim.SGD}
 
 
 @dataclass
@@ -165,13 +163,16 @@ class Training:
         self.losses = {name: loss.to(device) for name, loss in self.assembly.losses.items()}
         self.valid, self.test = split.valid.to(device), split.test.to(device)
         seeds = split.train.to(device).clone()  # its own storage: the split's tensors are views of all links
-        self.view = TrainingView(graphs, seeds, self.model, device, self.settings.epochs, self.assembly.components)
+        components = self.assembly.components
+        self.staged = next((part for part in components if isinstance(part, TrainingStages)), None)
+        self.schedule = LearningRateSchedule(self.settings, self.staged.stages() if self.staged else ())
+        self.view = TrainingView(graphs, seeds, self.model, device, self.schedule.main_epochs, components)
         if config.training_free:
             _check_nothing_to_train(config.method, self.model)
-        self.schedule = LearningRateSchedule(self.settings)
-        modules = (self.model, *self.losses.values())
-        self.trainable = [p for module in modules for p in module.parameters() if p.requires_grad]
-        self.optimizer = None if config.training_free else self._optimizer()
+        named = (*self.model.named_parameters(), *torch.nn.ModuleDict(self.losses).named_parameters(prefix="losses"))
+        self.parameters = {name: p for name, p in named if p.requires_grad}
+        self.trainable = list(self.parameters.values())
+        self.optimizer = None if config.training_free else self._new_optimizer(self.settings.lr)
         for component in self.assembly.components:
             component.setup(self.view)
         self.gold_right = torch.full((kg.num_entities[0],), -1, dtype=torch.long, device=device)
@@ -181,14 +182,17 @@ class Training:
         self.first_pseudo_labels: int | None = None
         self.audit = TestSelectionAudit.of(self.settings) if self.settings.audit_test_selection else None
 
-    def _optimizer(self) -> torch.optim.Optimizer:
-        settings = self.settings
-        if settings.optimizer not in OPTIMIZERS:
-            raise UserError(f"optimizer '{settings.optimizer}' is not one of {', '.join(OPTIMIZERS)}")
-        return self._new_optimizer(settings.lr)
+    def _new_optimizer(self, lr: float, stage: Stage | None = None) -> torch.optim.Optimizer:
+        decay = self.settings.weight_decay if stage is None else stage.weight_decay
+        return new_optimizer(self.settings.optimizer, self.trainable, lr, decay)
 
-    def _new_optimizer(self, lr: float) -> torch.optim.Optimizer:
-        return OPTIMIZERS[self.settings.optimizer](self.trainable, lr=lr, weight_decay=self.settings.weight_decay)
+    def _begin_stage(self, stage: Stage) -> None:
+        """Train only the stage's parameters from here on; tell the component that added it."""
+        for name, parameter in self.parameters.items():
+            parameter.requires_grad_(stage.trains_parameter(name))
+            parameter.grad = None
+        self.trainable = [p for p in self.parameters.values() if p.requires_grad]
+        self.staged.begin_stage(stage)
 
     def epoch(self, epoch: int) -> dict[str, Tensor]:
         """One optimiser step on the losses of every batch of training pairs; returns ``train_loss`` (the weighted
@@ -200,9 +204,11 @@ class Training:
         self.view.epoch = epoch
         self.model.train()
         settings = self.settings
-        lr = self.schedule.rate(epoch)
+        lr, stage = self.schedule.rate(epoch), self.schedule.stage_at(epoch)
         if self.schedule.fresh_optimizer(epoch):
-            self.optimizer = self._new_optimizer(lr)
+            if stage is not None:
+                self._begin_stage(stage)
+            self.optimizer = self._new_optimizer(lr, stage)
         for group in self.optimizer.param_groups:
             group["lr"] = lr
         self.optimizer.zero_grad(set_to_none=True)
@@ -247,7 +253,8 @@ class Training:
     def pseudo_label(self, epoch: int) -> dict[str, float]:
         """Ask the pseudo-labeler for its pairs; the window's metrics (with precision) when it reported."""
         labeler = self.assembly.pseudo_labeler
-        report = labeler.propose(self.view) if labeler is not None else None
+        in_main_schedule = self.schedule.stage_at(epoch) is None
+        report = labeler.propose(self.view) if labeler is not None and in_main_schedule else None
         if report is None:
             return {}
         self.view.pseudo_pairs = report.accepted.to(self.device)

@@ -1,23 +1,37 @@
-"""The learning rate of every epoch and when the optimiser starts afresh, from a run's training settings."""
+"""The optimiser, the learning rate of every epoch and when the optimiser starts afresh, from a run's training
+settings."""
 
 import math
+from collections.abc import Iterable, Sequence
 
-from mmea_bench.components.base import epoch_at
+import torch
+
+from mmea_bench.components.base import Stage, epoch_at
 from mmea_bench.errors import UserError
 from mmea_bench.methods import TrainingConfig
 
 SCHEDULES = ("constant", "cosine")
+OPTIMIZERS = {"adamw": torch.optim.AdamW, "adam": torch.optim.Adam, "sgd": torch.optim.SGD}
+
+
+def new_optimizer(name: str, parameters: Iterable[torch.nn.Parameter], lr: float, weight_decay: float):
+    """A fresh optimiser ``name`` (one of :data:`OPTIMIZERS`) over ``parameters``."""
+    if name not in OPTIMIZERS:
+        raise UserError(f"optimizer '{name}' is not one of {', '.join(OPTIMIZERS)}")
+    return OPTIMIZERS[name](parameters, lr=lr, weight_decay=weight_decay)
 
 
 class LearningRateSchedule:
-    """Two phases, split at ``lr_drop_at``: the second starts from ``lr / lr_drop``.
+    """The main schedule, then the ``stages`` a component adds (each its share of the epoch budget, in order).
 
-    ``constant`` keeps each phase's rate. ``cosine`` warms each phase up linearly over ``warmup`` of its cycle, then
-    decays it along a half cosine (the first phase's cycle is its length, the second's ``restart_span`` times its
-    length), as a scheduler stepped once per step from 0 does: the first step of a phase has rate 0.
+    The main schedule has two phases, split at ``lr_drop_at`` of its own length: the second starts from
+    ``lr / lr_drop``. ``constant`` keeps each phase's rate. ``cosine`` warms each phase up linearly over ``warmup``
+    of its cycle, then decays it along a half cosine (the first phase's cycle is its length, the second's
+    ``restart_span`` times its length), as a scheduler stepped once per step from 0 does: the first step of a phase
+    has rate 0. A stage is one more phase at its own rate, its cycle its length, with a fresh optimiser.
     """
 
-    def __init__(self, settings: TrainingConfig):
+    def __init__(self, settings: TrainingConfig, stages: Sequence[Stage] = ()):
         if settings.schedule not in SCHEDULES:
             raise UserError(f"schedule '{settings.schedule}' is not one of {', '.join(SCHEDULES)}")
         if settings.lr_drop <= 0 or not 0 <= settings.lr_drop_at < 1:
@@ -25,28 +39,57 @@ class LearningRateSchedule:
         if not 0 <= settings.warmup < 1 or settings.restart_span < 1 or settings.clip_grad < 0:
             raise UserError("need 0 <= warmup < 1, restart_span >= 1 and clip_grad >= 0")
         self.settings = settings
-        self.drop_epoch = epoch_at(settings.lr_drop_at, settings.epochs)
+        lengths = [round(stage.share * settings.epochs) for stage in stages]
+        if any(stage.share < 0 for stage in stages) or settings.epochs and sum(lengths) >= settings.epochs:
+            shares = ", ".join(f"{stage.name} {stage.share}" for stage in stages)
+            raise UserError(f"the stages' shares of the budget ({shares}) leave the main schedule no epoch")
+        self.main_epochs = settings.epochs - sum(lengths)
+        """The main schedule's epochs: the budget less the stages'."""
+        self.stage_starts: list[tuple[int, int, Stage]] = []
+        start = self.main_epochs + 1
+        for stage, length in zip(stages, lengths, strict=True):
+            if length:
+                self.stage_starts.append((start, length, stage))
+            start += length
+        self.drop_epoch = epoch_at(settings.lr_drop_at, self.main_epochs)
+
+    def stage_at(self, epoch: int) -> Stage | None:
+        """The stage ``epoch`` belongs to, or None in the main schedule."""
+        return next((stage for start, length, stage in self.stage_starts if start <= epoch < start + length), None)
 
     def rate(self, epoch: int) -> float:
         """The learning rate of ``epoch`` (from 1)."""
         settings = self.settings
+        for start, length, stage in self.stage_starts:
+            if start <= epoch < start + length:
+                return self._phase_rate(stage.lr, epoch - start, length)
         second = epoch >= self.drop_epoch
         base = settings.lr / settings.lr_drop if second else settings.lr
-        if settings.schedule == "constant":
-            return base
         if second:
-            start, cycle = self.drop_epoch, (settings.epochs - self.drop_epoch + 1) * settings.restart_span
+            start, cycle = self.drop_epoch, (self.main_epochs - self.drop_epoch + 1) * settings.restart_span
         else:
             start, cycle = 1, self.drop_epoch - 1
-        warm, step = int(settings.warmup * cycle), epoch - start
+        return self._phase_rate(base, epoch - start, cycle)
+
+    def _phase_rate(self, base: float, step: int, cycle: float) -> float:
+        """The rate at ``step`` (from 0) of a phase of rate ``base`` and cycle ``cycle``."""
+        settings = self.settings
+        if settings.schedule == "constant":
+            return base
+        warm = int(settings.warmup * cycle)
         if step < warm:
             return base * step / warm
         progress = (step - warm) / max(1, cycle - warm)
         return base * max(0.0, 0.5 * (1 + math.cos(math.pi * progress)))
 
     def fresh_optimizer(self, epoch: int) -> bool:
-        """Whether the optimiser is re-created before ``epoch``'s step: at every epoch of the second phase with
-        ``reset_optimizer``, at its first with the cosine schedule."""
+        """Whether the optimiser is re-created before ``epoch``'s step: at the first epoch of each stage; in the main
+        schedule at every epoch of the second phase with ``reset_optimizer``, at its first with the cosine
+        schedule."""
+        if any(start == epoch for start, _, _ in self.stage_starts):
+            return True
+        if epoch > self.main_epochs:
+            return False
         if self.settings.reset_optimizer:
             return epoch >= self.drop_epoch
         return self.settings.schedule == "cosine" and epoch == self.drop_epoch

@@ -12,6 +12,8 @@ from mmea_bench.components.base import (
     PseudoLabeler,
     PseudoLabelReport,
     Service,
+    Stage,
+    TrainingStages,
     TrainingView,
     epoch_at,
 )
@@ -28,6 +30,8 @@ __all__ = [
     "PseudoLabeler",
     "PseudoLabelReport",
     "Service",
+    "Stage",
+    "TrainingStages",
     "TrainingView",
     "epoch_at",
 ]

@@ -93,7 +93,8 @@ class TrainingView:
         self.model = model
         self.device = device
         self.epochs = epochs
-        """The epoch budget."""
+        """The main schedule's epochs: the budget, less any :class:`Stage` s that follow it (phases such as
+        pseudo-labels start at fractions of it)."""
         self.epoch = 0
         """The epoch in progress (during a step) or just trained (after it), from 1."""
         self.pseudo_pairs = torch.empty(0, 2, dtype=torch.long, device=device)
@@ -122,6 +123,37 @@ class TrainingView:
     def service(self, interface: type[S]) -> S | None:
         """The component of this run that offers ``interface`` (a :class:`Service` subclass), or None."""
         return next((part for part in self._components if isinstance(part, interface)), None)
+
+
+@dataclass(frozen=True)
+class Stage:
+    """Epochs that follow a run's main schedule and train some parameters only, at their own rate, with a fresh
+    optimiser (UMAEA's modality completion). A parameter is named as in ``model.named_parameters()`` (``encoders.``,
+    ``fusion.``) or ``losses.<name>.``; it trains when its name starts with one of ``trains`` (empty: any) and with
+    none of ``frozen``."""
+
+    name: str
+    share: float
+    """The stage's share of the epoch budget (the main schedule gets what the stages leave)."""
+    lr: float
+    weight_decay: float
+    trains: tuple[str, ...] = ()
+    frozen: tuple[str, ...] = ()
+
+    def trains_parameter(self, name: str) -> bool:
+        """Whether the parameter called ``name`` is trained in this stage."""
+        return (not self.trains or name.startswith(self.trains)) and not name.startswith(self.frozen)
+
+
+class TrainingStages(Service):
+    """Offered by a component that adds :class:`Stage` s after the main schedule; the runner runs them in order (no
+    pseudo-labels are proposed during them)."""
+
+    def stages(self) -> list[Stage]:
+        raise NotImplementedError
+
+    def begin_stage(self, stage: Stage) -> None:
+        """Called before the first epoch of ``stage``."""
 
 
 class Component:

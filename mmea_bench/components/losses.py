@@ -182,15 +182,7 @@ class IntraModalContrastiveLoss(ModalityLoss):
 
     def confident_info_nce(self, batch: Batch, modality: str) -> Tensor:
         """:meth:`info_nce` with each pair's rows scaled by its entities' smaller (scaled) weight of ``modality``."""
-        weights = batch.rows(MODALITY_WEIGHTS)
-        weights = weights[:, self.weighting.names.index(modality)] * weights.shape[1]
-        size = len(batch.pairs)
-        pair_weights = torch.minimum(weights[:size], weights[size:]).repeat(2)
-        cosines = batch_cosines(batch, modality)
-        own = torch.eye(len(cosines), dtype=torch.bool, device=cosines.device)
-        logits = (cosines / self.temperature).masked_fill(own, MASKED_LOGIT)
-        losses = nn.functional.cross_entropy(logits, counterparts(batch.pairs), reduction="none")
-        return (losses * pair_weights).mean()
+        return confident_info_nce(batch, modality, self.weighting.names.index(modality), self.temperature)
 
     def forward(self, batch: Batch) -> Tensor:
         modality_term = self.confident_info_nce if self.confidence else self.info_nce
@@ -206,6 +198,20 @@ class IntraModalContrastiveLoss(ModalityLoss):
         if self.balance is not None:
             return self.balance(terms)
         return sum(terms[name] for name in ("joint", "modalities", "tokens") if name in terms)
+
+
+def confident_info_nce(batch: Batch, embedding: str, column: int, temperature: float) -> Tensor:
+    """InfoNCE on ``embedding`` with each pair's rows scaled by its entities' smaller weight in ``column`` of the
+    fusion's ``MODALITY_WEIGHTS`` (times the number of modalities; not detached): UMAEA's confidence weighting."""
+    weights = batch.rows(MODALITY_WEIGHTS)
+    weights = weights[:, column] * weights.shape[1]
+    size = len(batch.pairs)
+    pair_weights = torch.minimum(weights[:size], weights[size:]).repeat(2)
+    cosines = batch_cosines(batch, embedding)
+    own = torch.eye(len(cosines), dtype=torch.bool, device=cosines.device)
+    logits = (cosines / temperature).masked_fill(own, MASKED_LOGIT)
+    losses = nn.functional.cross_entropy(logits, counterparts(batch.pairs), reduction="none")
+    return (losses * pair_weights).mean()
 
 
 class InterModalAlignmentLoss(ModalityLoss):
