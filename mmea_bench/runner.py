@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from mmea_bench.components.base import Batch, PseudoLabelReport, RowGather, Stage, TrainingStages, TrainingView
+from mmea_bench.components.base import Batch, RowGather, Stage, TrainingStages, TrainingView
 from mmea_bench.data import KGPair, SeedSplit
 from mmea_bench.errors import UserError
 from mmea_bench.evaluation import evaluate_links
@@ -121,21 +121,6 @@ def peak_resident_mb() -> float:
     return kilobytes / 1024
 
 
-def _pseudo_label_metrics(report: PseudoLabelReport, gold_right: Tensor) -> dict[str, float]:
-    """Counts of a pseudo-label window and the precision of its pairs against the gold links (left out for an empty
-    set: it has none, and a 0 would read as all wrong)."""
-    metrics = {
-        "pseudo_proposed": float(len(report.proposed)),
-        "pseudo_added": float(report.added),
-        "pseudo_removed": float(report.removed),
-        "pseudo_accepted": float(len(report.accepted)),
-    }
-    for name, pairs in (("proposed", report.proposed), ("accepted", report.accepted)):
-        if len(pairs):
-            metrics[f"pseudo_precision_{name}"] = float((gold_right[pairs[:, 0]] == pairs[:, 1]).float().mean())
-    return metrics
-
-
 def _check_nothing_to_train(method: str, model: torch.nn.Module) -> None:
     """A recipe without losses evaluates its encoders as built: none may have weights that would stay random."""
     for modality, encoder in model.encoders.items():
@@ -186,8 +171,11 @@ class Training:
         decay = self.settings.weight_decay if stage is None else stage.weight_decay
         return new_optimizer(self.settings.optimizer, self.trainable, lr, decay)
 
-    def _begin_stage(self, stage: Stage) -> None:
-        """Train only the stage's parameters from here on; tell the component that added it."""
+    def _begin_stage(self, stage: Stage, epoch: int) -> None:
+        """Train only the stage's parameters from here on (from the checkpoint chosen in the part of the schedule
+        just ended, where the stage asks for it); tell the component that added it."""
+        if stage.restore_best and self.selection.state and self.selection.epoch >= self.schedule.start_of(epoch - 1):
+            self.model.load_state_dict(self.selection.state)
         for name, parameter in self.parameters.items():
             parameter.requires_grad_(stage.trains_parameter(name))
             parameter.grad = None
@@ -207,7 +195,7 @@ class Training:
         lr, stage = self.schedule.rate(epoch), self.schedule.stage_at(epoch)
         if self.schedule.fresh_optimizer(epoch):
             if stage is not None:
-                self._begin_stage(stage)
+                self._begin_stage(stage, epoch)
             self.optimizer = self._new_optimizer(lr, stage)
         for group in self.optimizer.param_groups:
             group["lr"] = lr
@@ -260,7 +248,7 @@ class Training:
         self.view.pseudo_pairs = report.accepted.to(self.device)
         if self.first_pseudo_labels is None and len(report.accepted):
             self.first_pseudo_labels = epoch
-        return _pseudo_label_metrics(report, self.gold_right)
+        return report.metrics(self.gold_right)
 
     def evaluate(self, links: Tensor, prefix: str = "", candidates: str | None = None) -> dict[str, float]:
         """Metrics of ``links`` under the joint embedding, among ``candidates`` (default: ``eval_candidates``)."""

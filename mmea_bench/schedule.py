@@ -57,6 +57,10 @@ class LearningRateSchedule:
         """The stage ``epoch`` belongs to, or None in the main schedule."""
         return next((stage for start, length, stage in self.stage_starts if start <= epoch < start + length), None)
 
+    def start_of(self, epoch: int) -> int:
+        """The first epoch of the stage ``epoch`` belongs to (1 in the main schedule)."""
+        return next((start for start, length, _ in self.stage_starts if start <= epoch < start + length), 1)
+
     def rate(self, epoch: int) -> float:
         """The learning rate of ``epoch`` (from 1)."""
         settings = self.settings

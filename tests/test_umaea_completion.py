@@ -70,6 +70,22 @@ def test_a_stage_trains_only_its_parameters_at_its_weight_decay_and_proposes_no_
     assert any(name.startswith("losses.icl") for name in trained)
 
 
+def test_a_stage_starts_from_the_checkpoint_chosen_in_the_part_of_the_schedule_just_ended(kg):
+    run = training(kg, epochs=8)
+    run.check(1, run.epoch(1))  # the checkpoint chosen so far: epoch 1's
+    for epoch in range(2, 6):
+        run.epoch(epoch)
+    chosen = {key: value.clone() for key, value in run.selection.state.items()}
+    run.epoch(6)  # the completion stage starts from it (the generator alone trains)
+    state = run.model.state_dict()
+    assert all(torch.equal(state[key], chosen[key]) for key in chosen if key.startswith("encoders."))
+    generator = {key: value.clone() for key, value in state.items() if key.startswith("fusion.vae")}
+    assert any(not torch.equal(value, chosen[key]) for key, value in generator.items())
+    run.epoch(7)  # refinement: the checkpoint (epoch 1) predates the completion stage, so training goes on
+    state = run.model.state_dict()
+    assert all(torch.equal(state[key], value) for key, value in generator.items())
+
+
 def test_generated_vectors_stand_in_for_missing_images_only_a_sample_in_training_the_mean_in_evaluation(kg):
     run = training(kg)
     fusion = run.model.fusion

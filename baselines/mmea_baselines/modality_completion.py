@@ -48,8 +48,9 @@ class ModalityCompletion(ModalityAttention, TrainingStages):
     :data:`SOURCES`, :data:`RECONSTRUCTION`, :data:`DIVERGENCE`) for :class:`CompletionLoss`.
 
     Two stages follow the main schedule, each a share of the budget with a fresh AdamW and its own rate and weight
-    decay: ``completion`` trains the generator only; ``refinement`` trains everything but the generator and the
-    ``refine_frozen`` encoders. Whether the completion is on is part of the model's state, so a checkpoint chosen
+    decay, from the checkpoint chosen on validation where it came from the part just ended: ``completion`` trains
+    the generator only; ``refinement`` trains everything but the generator and the ``refine_frozen`` encoders.
+    Whether the completion is on is part of the model's state, so a checkpoint chosen
     before the stages evaluates without it.
     """
 
@@ -84,8 +85,22 @@ class ModalityCompletion(ModalityAttention, TrainingStages):
         self.stage = ""
         frozen = tuple(f"encoders.{name.strip()}" for name in refine_frozen.split(",") if name.strip())
         self.planned = [
-            Stage(COMPLETION, completion_share, completion_lr, completion_weight_decay, trains=("fusion.vae",)),
-            Stage(REFINEMENT, refine_share, refine_lr, refine_weight_decay, frozen=("fusion.vae", *frozen)),
+            Stage(
+                COMPLETION,
+                completion_share,
+                completion_lr,
+                completion_weight_decay,
+                trains=("fusion.vae",),
+                restore_best=True,
+            ),
+            Stage(
+                REFINEMENT,
+                refine_share,
+                refine_lr,
+                refine_weight_decay,
+                frozen=("fusion.vae", *frozen),
+                restore_best=True,
+            ),
         ]
 
     def stages(self) -> list[Stage]:

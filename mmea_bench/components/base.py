@@ -139,6 +139,9 @@ class Stage:
     weight_decay: float
     trains: tuple[str, ...] = ()
     frozen: tuple[str, ...] = ()
+    restore_best: bool = False
+    """Start from the checkpoint chosen on validation where it came from the part of the schedule just ended (as
+    released UMAEA restores its best model at each switch), else from the last epoch's weights."""
 
     def trains_parameter(self, name: str) -> bool:
         """Whether the parameter called ``name`` is trained in this stage."""
@@ -290,6 +293,20 @@ class PseudoLabelReport:
     """(Q, 2) long: the candidate pairs it saw at this window."""
     added: int = 0
     removed: int = 0
+
+    def metrics(self, gold_right: Tensor) -> dict[str, float]:
+        """Counts of the window and the precision of its pairs against the gold links (``gold_right``: each KG1
+        entity's counterpart, -1 for none); left out for an empty set: it has none, and a 0 would read as all wrong."""
+        metrics = {
+            "pseudo_proposed": float(len(self.proposed)),
+            "pseudo_added": float(self.added),
+            "pseudo_removed": float(self.removed),
+            "pseudo_accepted": float(len(self.accepted)),
+        }
+        for name, pairs in (("proposed", self.proposed), ("accepted", self.accepted)):
+            if len(pairs):
+                metrics[f"pseudo_precision_{name}"] = float((gold_right[pairs[:, 0]] == pairs[:, 1]).float().mean())
+        return metrics
 
 
 class PseudoLabeler(Component):
