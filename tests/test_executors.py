@@ -13,10 +13,14 @@ import torch
 
 from mmea_bench import api
 from mmea_bench.cli import stops_interrupt
+from mmea_bench.data import split_links
+from mmea_bench.data.synthetic import generate_synthetic
 from mmea_bench.errors import UserError
 from mmea_bench.executors import InProcess, SweepContext
-from mmea_bench.executors.processes import WorkerProcesses
+from mmea_bench.executors.processes import CoreShare, SharingSender, WorkerProcesses
+from mmea_bench.methods import configure, get_method
 from mmea_bench.observer import Observer
+from mmea_bench.runner import train
 from mmea_bench.tracking import interrupts_deferred
 from mmea_bench.tracking.mlflow_tracker import MlflowTracker
 from tests.conftest import TINY_SPEC, alive, descendants, recorded_runs
@@ -43,6 +47,37 @@ def test_worker_processes_give_the_numbers_of_the_same_runs_in_this_process(trac
     client = MlflowTracker(tracking_uri, experiment).client
     for run_id in frame[frame["sweep"] == side_by_side.parent_run_id]["run_id"]:
         assert [point.step for point in client.get_metric_history(run_id, "valid_csls_mrr")] == [3, 6]
+
+
+def test_a_run_gives_the_same_numbers_with_one_thread_or_two():
+    """What lets a worker take the cores of workers that have ended mid-run: its numbers do not depend on them."""
+    kg = generate_synthetic(entities=1500)
+    split = split_links(kg.links, 0.2, 0.1, 0)
+    config = configure(get_method("mclea"), {"epochs": "4", "check_every": "2"})
+    threads, outcomes = torch.get_num_threads(), []
+    try:
+        for count in (1, 2):
+            torch.set_num_threads(count)
+            outcomes.append(train(config, kg, split, device="cpu").test)
+    finally:
+        torch.set_num_threads(threads)
+    assert outcomes[0] == outcomes[1]
+
+
+def test_a_worker_takes_the_cores_of_the_workers_that_have_ended_after_its_next_epoch():
+    training = multiprocessing.get_context("spawn").Value("i", 2)
+    share, threads = CoreShare(training, cores=4), torch.get_num_threads()
+    sender = SharingSender(multiprocessing.get_context("spawn").Queue(), 0, share)
+    try:
+        assert share.threads() == 2
+        sender.epoch_finished(1, 10, {})
+        assert torch.get_num_threads() == 2
+        share.leave()  # the other worker took its last cell's end: one left training
+        assert share.threads() == 4 and torch.get_num_threads() == 2
+        sender.epoch_finished(2, 10, {})
+        assert torch.get_num_threads() == 4
+    finally:
+        torch.set_num_threads(threads)
 
 
 def test_plugins_registered_in_this_process_keep_their_runs_here(register_plugin, tracking_uri, experiment):
