@@ -53,20 +53,26 @@ class LearningRateSchedule:
             start += length
         self.drop_epoch = epoch_at(settings.lr_drop_at, self.main_epochs)
 
+    def _span(self, epoch: int) -> tuple[int, int, Stage] | None:
+        """(first epoch, length, stage) of the stage ``epoch`` belongs to, or None in the main schedule."""
+        return next((span for span in self.stage_starts if span[0] <= epoch < span[0] + span[1]), None)
+
     def stage_at(self, epoch: int) -> Stage | None:
         """The stage ``epoch`` belongs to, or None in the main schedule."""
-        return next((stage for start, length, stage in self.stage_starts if start <= epoch < start + length), None)
+        span = self._span(epoch)
+        return span[2] if span else None
 
     def start_of(self, epoch: int) -> int:
         """The first epoch of the stage ``epoch`` belongs to (1 in the main schedule)."""
-        return next((start for start, length, _ in self.stage_starts if start <= epoch < start + length), 1)
+        span = self._span(epoch)
+        return span[0] if span else 1
 
     def rate(self, epoch: int) -> float:
         """The learning rate of ``epoch`` (from 1)."""
         settings = self.settings
-        for start, length, stage in self.stage_starts:
-            if start <= epoch < start + length:
-                return self._phase_rate(stage.lr, epoch - start, length)
+        if span := self._span(epoch):
+            start, length, stage = span
+            return self._phase_rate(stage.lr, epoch - start, length)
         second = epoch >= self.drop_epoch
         base = settings.lr / settings.lr_drop if second else settings.lr
         if second:
@@ -90,10 +96,8 @@ class LearningRateSchedule:
         """Whether the optimiser is re-created before ``epoch``'s step: at the first epoch of each stage; in the main
         schedule at every epoch of the second phase with ``reset_optimizer``, at its first with the cosine
         schedule."""
-        if any(start == epoch for start, _, _ in self.stage_starts):
-            return True
         if epoch > self.main_epochs:
-            return False
+            return self.start_of(epoch) == epoch
         if self.settings.reset_optimizer:
             return epoch >= self.drop_epoch
         return self.settings.schedule == "cosine" and epoch == self.drop_epoch
