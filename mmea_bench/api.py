@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
+
 from mmea_bench.data.benchmarks import Benchmark
 from mmea_bench.data.download import DownloadReport, Progress, download
 from mmea_bench.data.kgpair import KGPair
@@ -18,7 +20,8 @@ from mmea_bench.data.loading import DatasetSpec, load_dataset
 from mmea_bench.errors import UserError
 from mmea_bench.features.compute import CachedFeatures, embed_images, embed_texts
 from mmea_bench.leaderboard.protocol import build_protocol_board
-from mmea_bench.leaderboard.publish import Publication, file_stem, publish
+from mmea_bench.leaderboard.publish import Publication, RunSource, file_stem, publish
+from mmea_bench.leaderboard.records import Histories, RunRecords, concatenate, merge_runs, read_records
 from mmea_bench.leaderboard.table import Leaderboard, build_leaderboard, check_choices
 from mmea_bench.methods import Method, configure, get_method
 from mmea_bench.metrics import DEFAULT_METRICS, SCORERS
@@ -64,32 +67,67 @@ def leaderboard(
     plots: bool = True,
     command: str | None = None,
     protocol: bool = False,
+    include: Sequence[Path] = (),
 ) -> Publication:
-    """The leaderboard of an experiment's finished runs (or of one sweep's), written with its plots to ``folder``
-    (none: MLflow only) and logged to the latest sweep's parent run. It is headed by the ``mmea-bench run`` commands
-    of the sweeps it covers, then ``command`` (default: the ``mmea-bench leaderboard`` command that makes it again
-    from the reader's own store). ``protocol``: instead, the protocol table of the runs made with
-    ``audit_test_selection`` (``<experiment>-protocol``, no plots)."""
+    """The leaderboard of an experiment's finished runs (or of one sweep's), written with its plots and its runs'
+    records to ``folder`` (none: MLflow only) and logged to the latest sweep's parent run. It is headed by the
+    ``mmea-bench run`` commands of the sweeps it covers, then ``command`` (default: the ``mmea-bench leaderboard``
+    command that makes it again). ``include``: run-record files an earlier leaderboard wrote, whose runs join the
+    store's (without them the store must hold the experiment; with them it need not exist). ``protocol``: instead,
+    the protocol table of the runs made with ``audit_test_selection`` (``<experiment>-protocol``, no plots)."""
     check_choices(metrics, scorers, formats)
-    store = RunStore(tracking_uri, experiment)
-    frame = store.runs(sweep)
+    earlier = read_records(include)
+    store = _run_store(tracking_uri, experiment, optional=bool(include))
+    stored = store.runs(sweep) if store else earlier.frame.iloc[:0]
+    frame = merge_runs(stored, earlier.frame)
     where = f"sweep {sweep} of experiment '{experiment}'" if sweep else f"experiment '{experiment}'"
+    place = store.tracking_uri if store else "the included records"
     if frame.empty:
-        raise UserError(f"{where} in {store.tracking_uri} has no runs of 'mmea-bench run'")
+        raise UserError(f"{where} in {place} has no runs of 'mmea-bench run'")
     if not (frame["status"] == "FINISHED").any():
         ended = ", ".join(f"{count} {status.lower()}" for status, count in frame["status"].value_counts().items())
-        raise UserError(f"{where} in {store.tracking_uri} has no finished run to rank ({ended})")
+        raise UserError(f"{where} in {place} has no finished run to rank ({ended})")
     title = f"{experiment}, sweep {sweep}" if sweep else experiment
     sweeps = list(dict.fromkeys([*frame.sort_values("start_time")["sweep"], *([sweep] if sweep else [])]))
+    unknown = [found for found in dict.fromkeys([*stored["sweep"], sweep]) if found and found not in earlier.commands]
+    known = earlier.commands | (store.sweep_commands(unknown) if store else {})
     words = ["mmea-bench", "leaderboard", "--experiment", experiment, *(["--sweep", sweep] if sweep else [])]
-    recorded = dict.fromkeys(store.sweep_commands([found for found in sweeps if found]))
-    commands = [*recorded, command or shlex.join(words)]
+    commands = [*dict.fromkeys(known[found] for found in sweeps if found in known), command or shlex.join(words)]
+    source = RunSource(known, _histories(store, stored, earlier), store.tracker if store else None)
     stem = file_stem(experiment)
     if protocol:
         board = build_protocol_board(frame, title, commands, scorers[0])
-        return publish(board, store, frame, f"{stem}-protocol", folder=folder, formats=formats, plots=False)
+        return publish(board, source, frame, f"{stem}-protocol", folder=folder, formats=formats, plots=False)
     board = build_leaderboard(frame, title, commands, metrics, scorers)
-    return publish(board, store, frame, stem, folder=folder, formats=formats, plots=plots, scorer=scorers[0])
+    return publish(board, source, frame, stem, folder=folder, formats=formats, plots=plots, scorer=scorers[0],
+                   records=stem)  # fmt: skip
+
+
+def _run_store(tracking_uri: str | None, experiment: str, optional: bool) -> RunStore | None:
+    """The experiment's store; where it is ``optional``, none when the store or the experiment does not exist."""
+    if optional and experiment not in _existing_experiments(tracking_uri):
+        return None
+    return RunStore(tracking_uri, experiment)
+
+
+def _existing_experiments(tracking_uri: str | None) -> dict[str, str]:
+    try:
+        return experiments(tracking_uri)
+    except UserError:
+        return {}
+
+
+def _histories(store: RunStore | None, stored: pd.DataFrame, earlier: RunRecords) -> Histories:
+    """Metric histories from the store for its runs, from the records for the others."""
+    held = set(stored["run_id"])
+
+    def histories(run_ids: list[str], key: str) -> pd.DataFrame:
+        parts = [earlier.metric_histories([run_id for run_id in run_ids if run_id not in held], key)]
+        if store:
+            parts.append(store.metric_histories([run_id for run_id in run_ids if run_id in held], key))
+        return concatenate(parts)
+
+    return histories
 
 
 def ui_server(tracking_uri: str | None = None, port: int = 0) -> tuple[MlflowServer, dict[str, str]]:

@@ -268,3 +268,39 @@ class TagCounter(HTMLParser):
     def handle_endtag(self, tag):
         assert self.unclosed and self.unclosed[-1] == tag, f"</{tag}> closes {self.unclosed[-1:]}"
         self.unclosed.pop()
+
+
+def test_the_runs_records_remake_the_leaderboard_without_the_store_and_join_new_runs(sweeps, tmp_path, tracking_uri):
+    first = tmp_path / "first"
+    assert (
+        invoke("leaderboard", "--experiment", EXPERIMENT, "--tracking-uri", tracking_uri, "--output", first).exit_code
+        == 0
+    )
+    records = first / f"{EXPERIMENT}-runs.jsonl"
+    assert len(records.read_text().splitlines()) == len(recorded_runs(sweeps["tracker"]))
+    assert tracking_path(sweeps["tracker"]) not in records.read_text()
+
+    missing = tmp_path / "no-store.db"
+    again = invoke("leaderboard", "--experiment", EXPERIMENT, "--include", records, "--tracking-uri",
+                   f"sqlite:///{missing}", "--output", tmp_path / "again")  # fmt: skip
+    assert again.exit_code == 0, again.output and not missing.exists()
+    assert sorted(path.name for path in (tmp_path / "again").iterdir()) == sorted(path.name for path in first.iterdir())
+    old, new = ((folder / f"{EXPERIMENT}.md").read_text().splitlines() for folder in (first, tmp_path / "again"))
+    assert [line for line in new if line.startswith("|")] == [line for line in old if line.startswith("|")]
+    assert old[3:5] == new[3:5] and new[-1] == old[-1]  # the sweeps' commands; the footnote of unfinished runs
+    assert (tmp_path / "again" / f"{EXPERIMENT}-runs.jsonl").read_text() == records.read_text()
+
+    other = "leaderboard-joined"  # a new store: one more seed at r=0.2 joins the recorded runs
+    store = f"sqlite:///{tmp_path / 'new.db'}"
+    api.run(["gcn-align"], [TINY_SPEC], [0.2], 1, first_seed=2, epochs=10, settings={"check_every": 5},
+            tracking_uri=store, experiment=other)  # fmt: skip
+    joined = api.leaderboard(other, store, include=[records], folder=tmp_path / "joined").board
+    assert joined.sections[0].rows["gcn-align"][0].seeds == 3 and joined.sections[0].rows["gcn-align"][1].seeds == 2
+    assert joined.commands[0] == RUN_COMMAND and "--first-seed 2" in joined.commands[-2]
+
+
+def test_a_file_that_is_not_run_records_is_one_line(tmp_path):
+    (tmp_path / "bad.jsonl").write_text('{"run_id": "a"}\n')
+    result = invoke("leaderboard", "--include", tmp_path / "bad.jsonl", "--tracking-uri", f"sqlite:///{tmp_path}/x.db")
+    assert result.exit_code == 2 and result.output.count("\n") == 1
+    assert f"--include {tmp_path / 'bad.jsonl'}, line 1: not a run record (missing " in result.output

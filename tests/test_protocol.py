@@ -60,6 +60,14 @@ def test_the_protocol_table_has_a_row_per_method_and_protocol_and_marks_no_best(
     best = audit.runs[0].outcome.test["audit_best_all_csls_hits_at_1"]
     assert best >= audit.runs[0].outcome.test["test_csls_hits_at_1"]
 
+    records = api.leaderboard(options["experiment"], options["tracking_uri"], folder=tmp_path / "main", plots=False)
+    (written,) = [path for path in records.files if path.name.endswith("-runs.jsonl")]
+    api.leaderboard(options["experiment"], f"sqlite:///{tmp_path / 'none.db'}", protocol=True, include=[written],
+                    folder=tmp_path / "again")  # fmt: skip
+    remade = (tmp_path / "again" / "protocol-audit-protocol.md").read_text()
+    tables = [[row for row in page.splitlines() if row.startswith("|")] for page in (remade, text)]
+    assert tables[0] == tables[1] and len(tables[0]) > 8
+
 
 def test_a_protocol_table_without_audited_runs_says_how_to_make_them(tracking_uri):
     api.run(["gcn-align"], [TINY_SPEC], [0.3], epochs=2, tracking_uri=tracking_uri, experiment="protocol-none")

@@ -114,13 +114,23 @@ def _given_options(ctx: click.Context, always: dict[str, str]) -> str:
     help="Instead, test Hits@1 and MRR of the runs made with --set audit_test_selection=true under four protocols "
     "(checkpoint chosen on validation or on test; all candidates or test counterparts), as <experiment>-protocol.",
 )
+@click.option(
+    "--include",
+    multiple=True,
+    type=click.Path(path_type=Path),
+    help="Runs recorded in an <experiment>-runs.jsonl an earlier leaderboard wrote (from another store or machine) "
+    "join the store's; the store need not exist then. Repeat for several.",
+)
 @click.option("--tracking-uri", help="MLflow tracking URI [default: $MLFLOW_TRACKING_URI or ./mlflow.db].")
 @click.pass_context
-def leaderboard(ctx, experiment, sweep, metrics, scorers, formats, output, plots, tables, protocol, tracking_uri):
+def leaderboard(
+    ctx, experiment, sweep, metrics, scorers, formats, output, plots, tables, protocol, include, tracking_uri
+):
     """Tabulate finished runs: rows = methods, columns = dataset x seed ratio, cells = mean ± std over seeds.
 
-    Writes OUTPUT/<experiment>.<ext> per format (and the plots beside it) and logs them to the latest sweep's
-    parent run in MLflow; runs that failed or did not finish are left out and counted in a footnote.
+    Writes OUTPUT/<experiment>.<ext> per format, the plots and the runs' records (<experiment>-runs.jsonl) beside
+    it, and logs them to the latest sweep's parent run in MLflow; runs that failed or did not finish are left out
+    and counted in a footnote.
     """
     from mmea_bench import api
     from mmea_bench.tracking import default_tracking_uri
@@ -128,7 +138,7 @@ def leaderboard(ctx, experiment, sweep, metrics, scorers, formats, output, plots
     uri = tracking_uri or default_tracking_uri()
     command = _given_options(ctx, {"experiment": experiment})
     options = {"metrics": metrics, "scorers": scorers, "folder": output, "formats": formats, "plots": plots,
-               "protocol": protocol}  # fmt: skip
+               "protocol": protocol, "include": include}  # fmt: skip
     print_leaderboard(api.leaderboard(experiment, uri, sweep, command=command, **options), tables)
 
 

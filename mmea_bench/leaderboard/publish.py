@@ -10,14 +10,13 @@ from pathlib import Path
 import pandas as pd
 
 from mmea_bench.errors import UserError
+from mmea_bench.leaderboard.records import PSEUDO_PRECISION, RECORDS_SUFFIX, Histories, write_records
 from mmea_bench.leaderboard.render import write_leaderboard
 from mmea_bench.leaderboard.table import Leaderboard
 from mmea_bench.metrics import SCORERS
-from mmea_bench.tracking.store import RunStore
+from mmea_bench.tracking.mlflow_tracker import MlflowTracker
 
 ARTIFACT_FOLDER = "leaderboard"
-PSEUDO_PRECISION = "pseudo_precision_accepted"
-"""The fraction of accepted pseudo-labelled pairs that are gold links, logged per pseudo-label window."""
 
 
 def file_stem(text: str) -> str:
@@ -40,9 +39,20 @@ class Publication:
     sweep_run_id: str | None
 
 
+@dataclass
+class RunSource:
+    """Where a leaderboard's runs came from: their sweeps' commands, their metric histories, and the tracker of the
+    store that holds the latest (none where every run came from records)."""
+
+    commands: dict[str, str]
+    """Sweep (parent run id) -> its ``mmea-bench run`` command."""
+    histories: Histories
+    tracker: MlflowTracker | None
+
+
 def publish(
     board: Leaderboard,
-    store: RunStore,
+    source: RunSource,
     frame: pd.DataFrame,
     stem: str,
     *,
@@ -50,8 +60,10 @@ def publish(
     formats: tuple[str, ...] = ("markdown",),
     plots: bool = True,
     scorer: str = SCORERS[0],
+    records: str | None = None,
 ) -> Publication:
-    """Write the leaderboard (and plots) to ``folder`` and log them to the latest sweep's parent run.
+    """Write the leaderboard (and plots, and the runs' records as ``<records>-runs.jsonl``) to ``folder`` and log
+    them to the latest sweep's parent run.
 
     Without a folder the files go only to MLflow. Plots: test Hits@1 against seed ratio, validation Hits@1 per
     epoch, pseudo-label precision per window (``scorer`` picks CSLS or cosine Hits@1).
@@ -60,19 +72,22 @@ def publish(
         target = folder or Path(scratch)
         try:
             target.mkdir(parents=True, exist_ok=True)
-            files = _render_all(board, store, frame, target, stem, formats, plots, scorer)
+            files = _render_all(board, source, frame, target, stem, formats, plots, scorer)
+            if records:
+                path = target / f"{records}{RECORDS_SUFFIX}"
+                files.append(write_records(frame, source.commands, source.histories, path))
         except OSError as error:
             raise UserError(f"--output {target}: cannot write: {error.strerror or error}") from None
-        sweep = latest_sweep(frame)
+        sweep = latest_sweep(frame) if source.tracker else None
         if sweep:
             for path in files:
-                store.tracker.log_artifact(sweep, path, ARTIFACT_FOLDER)
+                source.tracker.log_artifact(sweep, path, ARTIFACT_FOLDER)
     return Publication(board, files if folder else [], sweep)
 
 
 def _render_all(
     board: Leaderboard,
-    store: RunStore,
+    source: RunSource,
     frame: pd.DataFrame,
     target: Path,
     stem: str,
@@ -86,10 +101,10 @@ def _render_all(
 
         finished = frame[frame["status"] == "FINISHED"]
         ids = list(finished["run_id"])
-        curves = store.metric_histories(ids, f"valid_{scorer}_hits_at_1")
+        curves = source.histories(ids, f"valid_{scorer}_hits_at_1")
         has_pseudo = finished[PSEUDO_PRECISION].notna() if PSEUDO_PRECISION in finished else []
         pseudo_ids = list(finished.loc[has_pseudo, "run_id"])
-        pseudo = store.metric_histories(pseudo_ids, PSEUDO_PRECISION)
+        pseudo = source.histories(pseudo_ids, PSEUDO_PRECISION)
         figures = plotting.write_plots(frame, curves, pseudo, target, stem, scorer)
         board.figures = [(figure.caption, figure.paths[0].name) for figure in figures]
         files += [path for figure in figures for path in figure.paths]

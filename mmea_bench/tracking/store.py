@@ -61,10 +61,10 @@ class RunStore:
         rows = [_row(run) for run in found]
         return pd.DataFrame(rows, columns=None if rows else [*RUN_COLUMNS, "params"])
 
-    def sweep_commands(self, sweeps: list[str]) -> list[str]:
-        """The ``mmea-bench run`` command recorded on each of these sweeps (parent runs), where one was."""
-        commands = [self.tracker.client.get_run(sweep).data.params.get("command") for sweep in sweeps]
-        return [command for command in commands if command]
+    def sweep_commands(self, sweeps: list[str]) -> dict[str, str]:
+        """Sweep -> the ``mmea-bench run`` command recorded on it (its parent run), for the sweeps that have one."""
+        commands = {sweep: self.tracker.client.get_run(sweep).data.params.get("command") for sweep in sweeps}
+        return {sweep: command for sweep, command in commands.items() if command}
 
     def metric_histories(self, run_ids: list[str], key: str) -> pd.DataFrame:
         """Every logged value of metric ``key`` of each run: columns ``run_id``, ``step``, ``value``."""
