@@ -1,8 +1,8 @@
 """Run records: every run behind a leaderboard, written beside it as JSON Lines (``<experiment>-runs.jsonl``), so
 that the table and its plots can be made again, and extended with new runs, without the store they came from.
 
-A record holds what a leaderboard reads of a run: its identity and status, its settings, its latest metrics, the
-command of its sweep and the metric histories the plots draw.
+A record holds what a leaderboard reads of a run: its identity and status, its settings, its test metrics (and the
+protocol audit's), its run metrics, the command of its sweep and the metric histories the plots draw.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from pathlib import Path
 import pandas as pd
 
 from mmea_bench.errors import UserError
-from mmea_bench.metrics import SCORERS
+from mmea_bench.metrics import RUN_METRICS, SCORERS
 from mmea_bench.tracking.store import RUN_COLUMNS
 
 RECORDS_SUFFIX = "-runs.jsonl"
@@ -25,6 +25,8 @@ PSEUDO_PRECISION = "pseudo_precision_accepted"
 HISTORY_KEYS = (*(f"valid_{scorer}_hits_at_1" for scorer in SCORERS), PSEUDO_PRECISION)
 """The metric histories the plots draw: validation Hits@1 per check, pseudo-label precision per window."""
 HISTORY_COLUMNS = ["run_id", "step", "value"]
+TABULATED_PREFIXES = ("test_", "audit_selected_", "audit_best_")
+"""The metrics tables are made of: the test split's, and those of the checkpoints the protocol table compares."""
 LOCAL_PARAMS = ("dataset_path",)
 """Settings that name a place on the machine that made the run: left out of records."""
 
@@ -106,7 +108,7 @@ def write_records(frame: pd.DataFrame, commands: dict[str, str], histories: Hist
         for run_id, group in histories(ids, key).sort_values("step").groupby("run_id"):
             pairs = zip(group["step"], group["value"], strict=True)
             points[run_id][key] = [[int(step), float(value)] for step, value in pairs]
-    metrics = [column for column in ordered.columns if column not in (*RUN_COLUMNS, "params")]
+    metrics = [column for column in ordered.columns if _tabulated(column)]
     lines = []
     for row in ordered.to_dict("records"):
         record = {name: _plain(row[name]) for name in RUN_COLUMNS}
@@ -117,6 +119,10 @@ def write_records(frame: pd.DataFrame, commands: dict[str, str], histories: Hist
         lines.append(json.dumps(record, sort_keys=True, ensure_ascii=False))
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path
+
+
+def _tabulated(metric: str) -> bool:
+    return metric.startswith(TABULATED_PREFIXES) or metric in (*RUN_METRICS, PSEUDO_PRECISION)
 
 
 def _missing(value) -> bool:
