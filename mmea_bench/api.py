@@ -105,16 +105,12 @@ def leaderboard(
 
 def _run_store(tracking_uri: str | None, experiment: str, optional: bool) -> RunStore | None:
     """The experiment's store; where it is ``optional``, none when the store or the experiment does not exist."""
-    if optional and experiment not in _existing_experiments(tracking_uri):
-        return None
-    return RunStore(tracking_uri, experiment)
-
-
-def _existing_experiments(tracking_uri: str | None) -> dict[str, str]:
     try:
-        return experiments(tracking_uri)
+        return RunStore(tracking_uri, experiment)
     except UserError:
-        return {}
+        if optional:
+            return None
+        raise
 
 
 def _histories(store: RunStore | None, stored: pd.DataFrame, earlier: RunRecords) -> Histories:

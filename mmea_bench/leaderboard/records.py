@@ -17,14 +17,13 @@ import pandas as pd
 
 from mmea_bench.errors import UserError
 from mmea_bench.metrics import RUN_METRICS, SCORERS
-from mmea_bench.tracking.store import RUN_COLUMNS
+from mmea_bench.tracking.store import HISTORY_COLUMNS, RUN_COLUMNS, runs_frame
 
 RECORDS_SUFFIX = "-runs.jsonl"
 PSEUDO_PRECISION = "pseudo_precision_accepted"
 """The fraction of accepted pseudo-labelled pairs that are gold links, logged per pseudo-label window."""
 HISTORY_KEYS = (*(f"valid_{scorer}_hits_at_1" for scorer in SCORERS), PSEUDO_PRECISION)
 """The metric histories the plots draw: validation Hits@1 per check, pseudo-label precision per window."""
-HISTORY_COLUMNS = ["run_id", "step", "value"]
 TABULATED_PREFIXES = ("test_", "audit_selected_", "audit_best_")
 """The metrics tables are made of: the test split's, and those of the checkpoints the protocol table compares."""
 LOCAL_PARAMS = ("dataset_path",)
@@ -68,7 +67,7 @@ def read_records(paths: Iterable[Path]) -> RunRecords:
             histories[row["run_id"]] = found
             if record["sweep"] and record.get("command"):
                 commands.setdefault(record["sweep"], record["command"])
-    return RunRecords(pd.DataFrame(rows, columns=None if rows else [*RUN_COLUMNS, "params"]), commands, histories)
+    return RunRecords(runs_frame(rows), commands, histories)
 
 
 def _lines(path: Path) -> Iterable[tuple[int, dict]]:

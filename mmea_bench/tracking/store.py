@@ -15,6 +15,12 @@ from mmea_bench.tracking import REUSED_TAG, RUN_KIND_TAG, default_tracking_uri
 from mmea_bench.tracking.mlflow_tracker import PARENT_TAG, MlflowTracker, open_client, search_runs, unreachable
 
 RUN_COLUMNS = ["run_id", "sweep", "start_time", "method", "dataset", "ratio", "seed", "without", "status", "error"]
+HISTORY_COLUMNS = ["run_id", "step", "value"]
+
+
+def runs_frame(rows: list[dict]) -> pd.DataFrame:
+    """Runs as a frame, one row each (with the identity columns and ``params`` where there is none)."""
+    return pd.DataFrame(rows, columns=None if rows else [*RUN_COLUMNS, "params"])
 
 
 def experiments(tracking_uri: str | None = None) -> dict[str, str]:
@@ -58,8 +64,7 @@ class RunStore:
             found += self._search(query + f" and tags.`{REUSED_TAG}{sweep}` = 'true'")
         else:
             found = self._search(query)
-        rows = [_row(run) for run in found]
-        return pd.DataFrame(rows, columns=None if rows else [*RUN_COLUMNS, "params"])
+        return runs_frame([_row(run) for run in found])
 
     def sweep_commands(self, sweeps: list[str]) -> dict[str, str]:
         """Sweep -> the ``mmea-bench run`` command recorded on it (its parent run), for the sweeps that have one."""
@@ -72,7 +77,7 @@ class RunStore:
         rows = [
             (run_id, point.step, point.value) for run_id in run_ids for point in client.get_metric_history(run_id, key)
         ]
-        return pd.DataFrame(rows, columns=["run_id", "step", "value"])
+        return pd.DataFrame(rows, columns=HISTORY_COLUMNS)
 
     def _search(self, query: str) -> list:
         return search_runs(self.tracker.client, self.tracker.experiment_id, query)
