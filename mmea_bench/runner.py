@@ -180,6 +180,8 @@ class Training:
             parameter.requires_grad_(stage.trains_parameter(name))
             parameter.grad = None
         self.trainable = [p for p in self.parameters.values() if p.requires_grad]
+        if stage.pseudo_labels and self.assembly.pseudo_labeler is not None:
+            self.assembly.pseudo_labeler.restart(epoch)
         self.staged.begin_stage(stage)
 
     def epoch(self, epoch: int) -> dict[str, Tensor]:
@@ -240,9 +242,9 @@ class Training:
 
     def pseudo_label(self, epoch: int) -> dict[str, float]:
         """Ask the pseudo-labeler for its pairs; the window's metrics (with precision) when it reported."""
-        labeler = self.assembly.pseudo_labeler
-        in_main_schedule = self.schedule.stage_at(epoch) is None
-        report = labeler.propose(self.view) if labeler is not None and in_main_schedule else None
+        labeler, stage = self.assembly.pseudo_labeler, self.schedule.stage_at(epoch)
+        proposing = labeler is not None and (stage is None or stage.pseudo_labels)
+        report = labeler.propose(self.view) if proposing else None
         if report is None:
             return {}
         self.view.pseudo_pairs = report.accepted.to(self.device)

@@ -28,7 +28,8 @@ class LearningRateSchedule:
     ``lr / lr_drop``. ``constant`` keeps each phase's rate. ``cosine`` warms each phase up linearly over ``warmup``
     of its cycle, then decays it along a half cosine (the first phase's cycle is its length, the second's
     ``restart_span`` times its length), as a scheduler stepped once per step from 0 does: the first step of a phase
-    has rate 0. A stage is one more phase at its own rate, its cycle its length, with a fresh optimiser.
+    has rate 0. A stage is one more phase at its own rate, its cycle its length times its ``cycle``, with a fresh
+    optimiser.
     """
 
     def __init__(self, settings: TrainingConfig, stages: Sequence[Stage] = ()):
@@ -72,7 +73,7 @@ class LearningRateSchedule:
         settings = self.settings
         if span := self._span(epoch):
             start, length, stage = span
-            return self._phase_rate(stage.lr, epoch - start, length)
+            return self._phase_rate(stage.lr, epoch - start, length * stage.cycle)
         second = epoch >= self.drop_epoch
         base = settings.lr / settings.lr_drop if second else settings.lr
         if second:

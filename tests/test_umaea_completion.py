@@ -41,6 +41,9 @@ def test_stages_take_their_share_of_the_budget_after_the_main_schedule_each_with
     assert max(schedule.rate(e) for e in range(1, 71)) <= 1.0
     with pytest.raises(UserError, match=r"the stages' shares of the budget \(a 0.5, b 0.5\) leave the main schedule"):
         LearningRateSchedule(settings, [Stage("a", 0.5, 1.0, 0.0), Stage("b", 0.5, 1.0, 0.0)])
+    stretched = LearningRateSchedule(settings, [Stage("a", 0.2, lr=2.0, weight_decay=0.0, cycle=3.0)])
+    rates = [stretched.rate(e) for e in range(81, 101)]  # a 60-epoch cycle (6 of warm-up) over 20 epochs
+    assert rates[6] == 2.0 and 0.8 * 2.0 < rates[-1] < 0.9 * 2.0
 
 
 def test_a_stage_trains_only_its_parameters_at_its_weight_decay_and_proposes_no_pseudo_labels(kg):
@@ -68,6 +71,31 @@ def test_a_stage_trains_only_its_parameters_at_its_weight_decay_and_proposes_no_
     assert any(name.startswith("encoders.image") for name in trained)
     assert any(name.startswith("fusion.layers") for name in trained)
     assert any(name.startswith("losses.icl") for name in trained)
+
+
+def test_a_second_round_returns_to_the_main_stage_with_fresh_pseudo_label_windows_then_repeats_the_stages(kg):
+    run = training(kg, profile="published-il", **ITERATIVE, **{"pseudo_labeler.checks": "1"})
+    fusion, schedule = run.model.fusion, run.schedule
+    spans = [(start, length, stage.name) for start, length, stage in schedule.stage_starts]
+    assert schedule.main_epochs == 5
+    assert spans == [
+        (6, 1, "completion"),
+        (7, 2, "refinement"),
+        (9, 5, "main"),
+        (14, 1, "completion"),
+        (15, 2, "refinement"),
+    ]
+    assert [stage.lr for stage in fusion.stages()] == pytest.approx([4e-3, 2e-4, 1e-4, 8e-4, 4e-5])
+    reports = {}
+    for epoch in range(1, 17):
+        run.epoch(epoch)
+        reports[epoch] = run.pseudo_label(epoch)
+        if epoch == 9:
+            assert not fusion.completing and fusion.stage == "main" and len(run.trainable) == len(run.parameters)
+        if epoch == 14:
+            assert fusion.completing and fusion.stage == "completion"
+    proposed = [epoch for epoch, report in reports.items() if report]
+    assert proposed and all(9 <= epoch <= 13 for epoch in proposed)  # the windows start afresh at epoch 9
 
 
 def test_a_stage_starts_from_the_checkpoint_chosen_in_the_part_of_the_schedule_just_ended(kg):
@@ -155,3 +183,13 @@ def test_the_published_profile_is_the_released_script_with_completion(kg):
     assert (schedule.main_epochs, schedule.drop_epoch, run.config.pseudo_labeler) == (250, 1, None)
     assert [schedule.stage_at(e).name for e in (251, 300, 301, 400)] == ["completion"] * 2 + ["refinement"] * 2
     assert max(schedule.rate(e) for e in range(1, 251)) == pytest.approx(5e-4, rel=1e-3)  # one cosine cycle
+
+
+def test_the_published_il_profile_is_the_released_script_with_two_rounds(kg):
+    run = training(kg, epochs=800, profile="published-il")
+    schedule, labeler = run.schedule, run.assembly.pseudo_labeler
+    assert schedule.main_epochs == 250 and labeler.schedule.start_epoch == 251  # none in the first round
+    names = [schedule.stage_at(e).name for e in (251, 301, 401, 650, 651, 701, 800)]
+    assert names == ["completion", "refinement", "main", "main", "completion", "refinement", "refinement"]
+    assert max(schedule.rate(e) for e in range(401, 651)) == pytest.approx(1e-4, rel=1e-3)
+    assert schedule.rate(650) > 0.8e-4  # a cosine cycle three times the stage's length

@@ -1,6 +1,9 @@
 """UMAEA's missing-modality completion (CMMI): a variational auto-encoder that makes an image vector from an
-entity's other modalities, standing in for the image an entity lacks, trained in two stages after the main schedule.
+entity's other modalities, standing in for the image an entity lacks, trained in two stages after the main schedule
+(in one round or two).
 """
+
+from dataclasses import replace
 
 import torch
 from torch import Tensor, nn
@@ -18,7 +21,7 @@ RECONSTRUCTION = "completion:reconstruction"
 """The auto-encoder's reconstruction of its input, unit length, (N, D)."""
 DIVERGENCE = "completion:divergence"
 """Each entity's KL divergence from the prior over the input's size, (N, 1): its mean is the released term."""
-COMPLETION, REFINEMENT = "completion", "refinement"
+COMPLETION, REFINEMENT, MAIN = "completion", "refinement", "main"
 
 
 class CompletionAutoEncoder(nn.Module):
@@ -50,6 +53,10 @@ class ModalityCompletion(ModalityAttention, TrainingStages):
     Two stages follow the main schedule, each a share of the budget with a fresh AdamW and its own rate and weight
     decay, from the checkpoint chosen on validation where it came from the part just ended: ``completion`` trains
     the generator only; ``refinement`` trains everything but the generator and the ``refine_frozen`` encoders.
+    With ``rounds=2`` (released ``run_umaea_012012.sh``) the budget holds the main schedule and the two stages
+    twice, each share a share of its round: the second round returns to the ``main`` stage (everything trains, no
+    completion, pseudo-labels proposed afresh, ``again_lr`` with a cosine cycle ``again_cycle`` times its length),
+    then the two stages again at ``again_rate`` times their rates.
     Whether the completion is on is part of the model's state, so a checkpoint chosen
     before the stages evaluates without it.
     """
@@ -70,6 +77,11 @@ class ModalityCompletion(ModalityAttention, TrainingStages):
         refine_lr: float = 2e-4,
         refine_weight_decay: float = 1e-4,
         refine_frozen: str = "structure,relation,attribute",
+        rounds: int = 1,
+        again_lr: float = 1e-4,
+        again_weight_decay: float = 1e-4,
+        again_cycle: float = 3.0,
+        again_rate: float = 0.2,
     ):
         super().__init__(context, heads, layers, feed_forward, dropout, global_weights)
         if modality not in self.modalities:
@@ -83,31 +95,25 @@ class ModalityCompletion(ModalityAttention, TrainingStages):
                              else known.clone(), persistent=False)  # fmt: skip
         self.register_buffer("completing", torch.zeros((), dtype=torch.bool))
         self.stage = ""
+        if rounds not in (1, 2):
+            raise ValueError(f"modality-completion: rounds must be 1 or 2, not {rounds}")
         frozen = tuple(f"encoders.{name.strip()}" for name in refine_frozen.split(",") if name.strip())
-        self.planned = [
-            Stage(
-                COMPLETION,
-                completion_share,
-                completion_lr,
-                completion_weight_decay,
-                trains=("fusion.vae",),
-                restore_best=True,
-            ),
-            Stage(
-                REFINEMENT,
-                refine_share,
-                refine_lr,
-                refine_weight_decay,
-                frozen=("fusion.vae", *frozen),
-                restore_best=True,
-            ),
-        ]
+        generator = ("fusion.vae",)
+        completion = Stage(COMPLETION, completion_share / rounds, completion_lr, completion_weight_decay,
+                           trains=generator, restore_best=True)  # fmt: skip
+        refinement = Stage(REFINEMENT, refine_share / rounds, refine_lr, refine_weight_decay,
+                           frozen=(*generator, *frozen), restore_best=True)  # fmt: skip
+        self.planned = [completion, refinement]
+        if rounds == 2:
+            again = Stage(MAIN, (1 - completion_share - refine_share) / rounds, again_lr, again_weight_decay,
+                          restore_best=True, cycle=again_cycle, pseudo_labels=True)  # fmt: skip
+            self.planned += [again, *(replace(stage, lr=stage.lr * again_rate) for stage in self.planned)]
 
     def stages(self) -> list[Stage]:
         return self.planned
 
     def begin_stage(self, stage: Stage) -> None:
-        self.completing.fill_(True)
+        self.completing.fill_(stage.name != MAIN)
         self.stage = stage.name
 
     def forward(self, embeddings: dict[str, Tensor]) -> dict[str, Tensor]:

@@ -73,9 +73,14 @@ def umaea_cmmi() -> Method:
     entity divided by the input size (x 3,000), MCLEA's ial from the input's batch similarities to the generated
     vectors' (temperature 1, x 0.1 x 6,000); in both stages icl on the generated vectors, confidence-weighted by the
     image weights. ``--profile published``: 400 epochs, no iterative learning, one cosine cycle over the first stage
-    (``run_umaea_012.sh``). Deviates: by default the recipe keeps UMAEA's iterative learning in the main schedule
-    (its pseudo-labels stop when the stages begin; released ``run_umaea_012012.sh`` runs all three stages twice, the
-    second time with pseudo-labels and lr / 5); the completion terms weighted 0.5 (``loss.completion.weight``: the
+    (``run_umaea_012.sh``). ``--profile published-il`` (``run_umaea_012012.sh``): the three stages twice, 800 epochs
+    (250, 50, 100, then 250, 50, 100), no iterative learning in the first round; the second returns to the main
+    stage from the best checkpoint of the refinement just ended, with everything training, no generated vectors,
+    iterative learning (checks every 5 epochs, pairs found at a 50-epoch window's last 5 checks join the seeds),
+    1e-4 (5e-4 / 5) and a cosine cycle three times the stage's length, then the two later stages at a fifth of their
+    rates (``--set fusion.rounds=2`` in any profile). Deviates: by default the recipe keeps UMAEA's iterative
+    learning in the main schedule and runs one round (its pseudo-labels stop when the stages begin, and the pairs
+    accepted stay in the seeds through them); the completion terms weighted 0.5 (``loss.completion.weight``: the
     released outer weighting, whose weights it resets to 1 at every stage and freezes in the second), while UMAEA's
     own three groups keep their learned weights (released: reset to 1 too), and the generated vectors' icl term
     outside the modality group; the alignment term over the batch's pairs (released: every training pair, the same
@@ -91,19 +96,20 @@ def umaea_cmmi() -> Method:
         description="UMAEA with its missing-modality completion: a VAE makes the images entities lack, in 2 stages",
         fusion=ComponentSpec("modality-completion", base.fusion.params),
         losses=base.losses | {"completion": ComponentSpec("completion", weight=0.5)},
-        profiles={"published": PUBLISHED_WITH_COMPLETION},
+        profiles={"published": PUBLISHED_WITH_COMPLETION, "published-il": PUBLISHED_TWO_ROUNDS},
     )
 
 
-PUBLISHED_WITH_COMPLETION = {
-    "epochs": "400",
-    "pseudo_labeler": "none",
-    "lr_drop": "1",
-    "lr_drop_at": "0",
-    "restart_span": "1",
-}
+ONE_COSINE_CYCLE = {"lr_drop": "1", "lr_drop_at": "0", "restart_span": "1"}
+"""The main schedule in one cosine cycle: released UMAEA without iterative learning in its first stage."""
+
+PUBLISHED_WITH_COMPLETION = {"epochs": "400", "pseudo_labeler": "none"} | ONE_COSINE_CYCLE
 """Released ``run_umaea_012.sh``: 250 epochs in one cosine cycle, no iterative learning, then 50 and 100 epochs of
 the completion's stages."""
+
+PUBLISHED_TWO_ROUNDS = {"epochs": "800", "pseudo_labeler.start": "1", "fusion.rounds": "2"} | ONE_COSINE_CYCLE
+"""Released ``run_umaea_012012.sh``: the main schedule and the two stages (250, 50, 100 epochs), then all three
+again with iterative learning in the main stage and every rate / 5."""
 
 
 @hookimpl

@@ -142,6 +142,11 @@ class Stage:
     restore_best: bool = False
     """Start from the checkpoint chosen on validation where it came from the part of the schedule just ended (as
     released UMAEA restores its best model at each switch), else from the last epoch's weights."""
+    cycle: float = 1.0
+    """The cosine schedule's cycle in multiples of the stage's length."""
+    pseudo_labels: bool = False
+    """The pseudo-labeler proposes during this stage, its windows starting afresh at the stage's first epoch (the
+    main schedule's return in released UMAEA's second round)."""
 
     def trains_parameter(self, name: str) -> bool:
         """Whether the parameter called ``name`` is trained in this stage."""
@@ -149,8 +154,8 @@ class Stage:
 
 
 class TrainingStages(Service):
-    """Offered by a component that adds :class:`Stage` s after the main schedule; the runner runs them in order (no
-    pseudo-labels are proposed during them)."""
+    """Offered by a component that adds :class:`Stage` s after the main schedule; the runner runs them in order
+    (pseudo-labels are proposed only during those that ask)."""
 
     def stages(self) -> list[Stage]:
         raise NotImplementedError
@@ -318,3 +323,7 @@ class PseudoLabeler(Component):
 
     def propose(self, view: TrainingView) -> PseudoLabelReport | None:
         raise NotImplementedError
+
+    def restart(self, epoch: int) -> None:
+        """Begin proposing afresh at ``epoch`` (a :class:`Stage` that proposes pseudo-labels begins); the pairs
+        accepted so far stay."""

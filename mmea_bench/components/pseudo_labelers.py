@@ -31,8 +31,8 @@ def unaligned_mutual_pairs(view: TrainingView, embedding: str, exclude: Tensor, 
 
 @dataclass
 class WindowSchedule:
-    """Checks every ``step`` epochs from ``start`` (a fraction of the epoch budget), grouped in windows of
-    ``window`` epochs; the last check of a window closes it."""
+    """Checks every ``step`` epochs from ``start`` (a fraction of the epoch budget; 1: none in the main schedule,
+    only in stages that propose), grouped in windows of ``window`` epochs; the last check of a window closes it."""
 
     start: float
     step: int
@@ -41,12 +41,12 @@ class WindowSchedule:
     """The first check's epoch, fixed by :meth:`begin`."""
 
     def __post_init__(self) -> None:
-        if not 0 <= self.start < 1 or self.step < 1 or self.window < self.step:
-            raise ValueError("need 0 <= start < 1 and 1 <= step <= window")
+        if not 0 <= self.start <= 1 or self.step < 1 or self.window < self.step:
+            raise ValueError("need 0 <= start <= 1 and 1 <= step <= window")
 
     def begin(self, epochs: int) -> None:
         """Fix the first check's epoch for a budget of ``epochs``."""
-        self.start_epoch = epoch_at(self.start, epochs)
+        self.start_epoch = epoch_at(self.start, epochs) if self.start < 1 else epochs + 1
 
     def is_check(self, epoch: int) -> bool:
         elapsed = epoch - self.start_epoch
@@ -82,6 +82,9 @@ class WindowedPseudoLabeler(PseudoLabeler):
     def setup(self, view: TrainingView) -> None:
         self.schedule.begin(view.epochs)
         self.accepted = self.accepted.to(view.device)
+
+    def restart(self, epoch: int) -> None:
+        self.schedule.start_epoch, self.streak = epoch, None
 
     def candidates(self, view: TrainingView) -> Tensor:
         """The candidate pairs at a check."""
