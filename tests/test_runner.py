@@ -1,4 +1,7 @@
+import json
 import logging
+import runpy
+from pathlib import Path
 
 import pytest
 import torch
@@ -8,6 +11,7 @@ from mmea_bench.data import split_links
 from mmea_bench.methods import configure, get_method
 from mmea_bench.observer import Observer
 from mmea_bench.runner import Training, train
+from tests.conftest import TINY_SPEC, trained_tiny
 
 
 class Recorder(Observer):
@@ -118,3 +122,19 @@ def test_batch_by_batch_backward_gives_the_gradients_of_one_backward_of_the_sum(
     for got, wanted in zip(found, expected, strict=True):
         if got is not None:
             torch.testing.assert_close(got, wanted, rtol=1e-5, atol=1e-6)  # summation order
+
+
+def test_one_run_without_a_store_gives_what_the_sweep_records(tracking_uri, experiment, capsys):
+    _, recorded = trained_tiny("gcn-align", tracking_uri, experiment, {"check_every": "5"}, epochs=12)
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "train_once.py"
+    benchmark = runpy.run_path(str(script))["main"]
+    arguments = ["gcn-align", "--dataset", TINY_SPEC, "--ratio", "0.3", "--epochs", "12", "--set", "check_every=5"]
+    assert benchmark([*arguments, "--device", "cpu"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split(":")[0] for line in lines[:-1]] == ["epoch 5", "epoch 10", "epoch 12"]
+    outcome = json.loads(lines[-1])
+    assert outcome["epochs"] == 12 and outcome["device"] == "cpu" and outcome["profile"] == "equal"
+    assert outcome["test"] == pytest.approx({key: recorded[key] for key in outcome["test"]})
+
+    assert benchmark(["gcn-align", "--profile", "fastest"]) == 2
+    assert "--profile of method 'gcn-align'" in capsys.readouterr().err
