@@ -151,7 +151,16 @@ def test_ctrl_c_or_sigterm_stops_the_workers_marks_their_runs_killed_and_leaves_
     assert [pid for pid in workers if alive(pid)] == []
 
 
+@pytest.fixture
+def hangups_delivered():
+    """SIGHUP as a terminal session has it, also where the tests run under ``nohup`` (which ignores it)."""
+    previous = signal.signal(signal.SIGHUP, signal.SIG_DFL)
+    yield
+    signal.signal(signal.SIGHUP, previous)
+
+
 @pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP], ids=["ctrl-c", "sigterm", "sighup"])
+@pytest.mark.usefixtures("hangups_delivered")
 def test_ctrl_c_or_sigterm_inside_a_store_write_takes_effect_when_the_write_is_whole(tracker, stop):
     """An interrupted SQLite transaction would keep the store locked; Ctrl-C waits for the write to end, and so does
     SIGTERM where a command makes it an interrupt."""
@@ -179,6 +188,7 @@ def test_a_signal_deferred_by_a_write_that_fails_still_stops_the_command():
         raise RuntimeError("the write failed")
 
 
+@pytest.mark.usefixtures("hangups_delivered")
 def test_a_second_stop_signal_leaves_the_clean_up_of_the_first_alone():
     cleaned = []
     with pytest.raises(KeyboardInterrupt), stops_interrupt():
