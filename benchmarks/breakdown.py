@@ -129,7 +129,7 @@ def measure(method: str, dataset: str, ratio: float, warmup: int, repeat: int, s
     import torch
 
     from mmea_bench.components.pseudo_labelers import unaligned_mutual_pairs
-    from mmea_bench.runner import deterministic_on_cpu
+    from mmea_bench.devices import deterministic_on_cpu
 
     print(f"start-up (fresh processes, {dataset}):")
     for label, seconds in startup(dataset).items():

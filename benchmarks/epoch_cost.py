@@ -23,10 +23,11 @@ import torch
 
 from mmea_bench.data import KGPair, split_links
 from mmea_bench.data.loading import DatasetSpec, load_dataset
+from mmea_bench.devices import peak_resident_mb
 from mmea_bench.errors import UserError
 from mmea_bench.methods import get_method
 from mmea_bench.observer import Observer
-from mmea_bench.runner import peak_resident_mb, train
+from mmea_bench.runner import train
 from mmea_bench.settings import parse_assignments
 from mmea_bench.sweep import plan_methods
 

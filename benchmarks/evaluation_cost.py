@@ -15,8 +15,8 @@ import time
 
 import torch
 
+from mmea_bench.devices import peak_resident_mb
 from mmea_bench.evaluation import evaluate_links
-from mmea_bench.runner import peak_resident_mb
 
 
 def main() -> None:

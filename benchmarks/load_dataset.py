@@ -29,7 +29,7 @@ def measure(name: str, repeat: int) -> dict[str, object]:
         kg = load_dataset(DatasetSpec.parse(name))
         seconds.append(time.perf_counter() - start)
         summary = kg.summary()
-    from mmea_bench.runner import peak_resident_mb  # after the timed set-up: it is not part of loading
+    from mmea_bench.devices import peak_resident_mb  # after the timed set-up: it is not part of loading
 
     peak_mib = peak_resident_mb()
     return {"dataset": name, "setup_s": setup, "load_s": seconds, "peak_rss_mib": peak_mib, "summary": summary}

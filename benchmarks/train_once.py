@@ -6,6 +6,9 @@ For a machine where only torch and this package are installed (a rented GPU, say
 checkpoint chosen on validation and the test evaluation are those of ``mmea-bench run`` for the same cell. Each
 validation check is printed as it happens, then the outcome as one JSON line (test metrics averaged over both
 directions, the chosen epoch and its validation scores, seconds, peak memory, device).
+
+A run longer than one sitting: ``--checkpoint FILE --checkpoint-every N`` saves its state every N epochs, and the
+same command run again goes on from the latest (to the result an uninterrupted run has).
 """
 
 import argparse
@@ -13,7 +16,9 @@ import dataclasses
 import json
 import sys
 import time
+from pathlib import Path
 
+from mmea_bench.checkpoints import Checkpointing
 from mmea_bench.data import split_links
 from mmea_bench.data.loading import DatasetSpec, load_dataset
 from mmea_bench.errors import UserError
@@ -47,13 +52,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--epochs", type=int, help="overrides the profile's")
     parser.add_argument("--set", dest="settings", action="append", default=[], metavar="KEY=VALUE")
     parser.add_argument("--device", default="auto", help="auto (default), cpu, cuda or cuda:INDEX")
+    parser.add_argument("--checkpoint", type=Path, help="file the run saves its state to, and goes on from")
+    parser.add_argument("--checkpoint-every", type=int, default=100, metavar="N", help="epochs (default: 100)")
     args = parser.parse_args(argv)
+    if args.checkpoint_every < 1:
+        parser.error(f"--checkpoint-every must be at least 1, not {args.checkpoint_every}")
+    checkpoint = Checkpointing(args.checkpoint, args.checkpoint_every, resume=True) if args.checkpoint else None
     try:
         settings = parse_assignments("--set", args.settings)
         (config,) = plan_methods([args.method], settings, [], args.epochs, profile=args.profile).values()
         kg = load_dataset(DatasetSpec.parse(args.dataset))
         split = split_links(kg.links, args.ratio, seed=args.seed)
-        outcome = train(config, kg, split, seed=args.seed, device=args.device, observer=Checks())
+        outcome = train(config, kg, split, seed=args.seed, device=args.device, observer=Checks(), checkpoint=checkpoint)
     except UserError as error:
         print(f"Error: {error}", file=sys.stderr)
         return 2

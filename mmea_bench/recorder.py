@@ -210,4 +210,5 @@ def _record_outcome(tracker: Tracker, run_id: str, outcome: RunOutcome) -> None:
     summary |= {"wall_seconds": outcome.seconds, "peak_memory_mb": outcome.peak_memory_mb}
     tracker.log_metrics(run_id, summary)
     modalities = {"modalities": ",".join(outcome.modalities), "skipped_modalities": ",".join(outcome.skipped)}
-    tracker.set_tags(run_id, modalities | {"device": outcome.device})
+    resumed = {"resumed_from_epoch": str(outcome.resumed_epoch)} if outcome.resumed_epoch else {}
+    tracker.set_tags(run_id, modalities | {"device": outcome.device} | resumed)

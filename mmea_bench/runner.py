@@ -9,20 +9,18 @@ the gold links that measure pseudo-label precision, stay here.
 
 import logging
 import random
-import re
-import resource
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 from torch import Tensor
 
+from mmea_bench.checkpoints import Checkpointing, random_state, restore_random_state, run_digest
 from mmea_bench.components.base import Batch, RowGather, Stage, TrainingStages, TrainingView
 from mmea_bench.data import KGPair, SeedSplit
+from mmea_bench.devices import deterministic_on_cpu, peak_memory_mb, resolve_device
 from mmea_bench.errors import UserError
 from mmea_bench.evaluation import evaluate_links
 from mmea_bench.methods import MethodConfig
@@ -48,6 +46,8 @@ class RunOutcome:
     seconds: float
     peak_memory_mb: float
     device: str
+    resumed_epoch: int = 0
+    """The epoch of the checkpoint it went on from (0: trained from the start)."""
 
 
 def _summed(value: Tensor | dict[str, Tensor]) -> Tensor:
@@ -55,70 +55,10 @@ def _summed(value: Tensor | dict[str, Tensor]) -> Tensor:
     return sum(value.values()) if isinstance(value, dict) else value
 
 
-def resolve_device(name: str) -> torch.device:
-    """``auto`` (CUDA when available), ``cpu``, ``cuda`` or ``cuda:i``."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        device = torch.device(name)
-    except RuntimeError:
-        raise UserError(f"--device {name}: expected auto, cpu, cuda or cuda:INDEX") from None
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise UserError(f"--device {name}: CUDA is not available on this machine")
-    if device.type not in ("cpu", "cuda"):
-        raise UserError(f"--device {name}: expected auto, cpu, cuda or cuda:INDEX")
-    return device
-
-
 def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
-
-
-@contextmanager
-def deterministic_on_cpu(device: torch.device) -> Iterator[None]:
-    """Deterministic kernels on the CPU (some default ones accumulate in a thread-dependent order), restored after.
-
-    Deterministic mode also fills every new uninitialised tensor (a debugging aid against reading it): one more pass
-    over memory per allocation, which this switches off; no kernel here reads memory it has not written.
-    """
-    previous = torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled()
-    filling = torch.utils.deterministic.fill_uninitialized_memory
-    _use_deterministic_algorithms(device.type == "cpu" or previous[0], warn_only=True)
-    torch.utils.deterministic.fill_uninitialized_memory = False
-    try:
-        yield
-    finally:
-        _use_deterministic_algorithms(previous[0], warn_only=previous[1])
-        torch.utils.deterministic.fill_uninitialized_memory = filling
-
-
-def _use_deterministic_algorithms(mode: bool, warn_only: bool) -> None:
-    """``torch.use_deterministic_algorithms`` without its import of the compiler's settings (over a second, in every
-    process; nothing here is compiled)."""
-    setter = getattr(torch._C, "_set_deterministic_algorithms", None)
-    if setter is None:
-        torch.use_deterministic_algorithms(mode, warn_only=warn_only)
-    else:
-        setter(mode, warn_only=warn_only)
-
-
-def _peak_memory_mb(device: torch.device) -> float:
-    if device.type == "cuda":
-        return torch.cuda.max_memory_allocated(device) / 2**20
-    return peak_resident_mb()
-
-
-def peak_resident_mb() -> float:
-    """This process's peak resident memory in MB: Linux's ``VmHWM``, which starts afresh in a new process (the
-    ``ru_maxrss`` of ``getrusage`` carries a parent's peak over fork and exec); ``ru_maxrss`` where there is none."""
-    try:
-        found = re.search(r"^VmHWM:\s+(\d+) kB", Path("/proc/self/status").read_text(), re.MULTILINE)
-    except OSError:
-        found = None
-    kilobytes = int(found.group(1)) if found else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return kilobytes / 1024
 
 
 def _check_nothing_to_train(method: str, model: torch.nn.Module) -> None:
@@ -165,6 +105,7 @@ class Training:
         self.selection = Selection.of(self.settings)
         self.shuffle = torch.Generator().manual_seed(seed)
         self.first_pseudo_labels: int | None = None
+        self.resumed_epoch = 0
         self.audit = TestSelectionAudit.of(self.settings) if self.settings.audit_test_selection else None
 
     def _new_optimizer(self, lr: float, stage: Stage | None = None) -> torch.optim.Optimizer:
@@ -176,12 +117,15 @@ class Training:
         just ended, where the stage asks for it); tell the component that added it."""
         if stage.restore_best and self.selection.state and self.selection.epoch >= self.schedule.start_of(epoch - 1):
             self.model.load_state_dict(self.selection.state)
+        if stage.pseudo_labels and self.assembly.pseudo_labeler is not None:
+            self.assembly.pseudo_labeler.restart(epoch)
+        self._enter_stage(stage)
+
+    def _enter_stage(self, stage: Stage) -> None:
         for name, parameter in self.parameters.items():
             parameter.requires_grad_(stage.trains_parameter(name))
             parameter.grad = None
         self.trainable = [p for p in self.parameters.values() if p.requires_grad]
-        if stage.pseudo_labels and self.assembly.pseudo_labeler is not None:
-            self.assembly.pseudo_labeler.restart(epoch)
         self.staged.begin_stage(stage)
 
     def epoch(self, epoch: int) -> dict[str, Tensor]:
@@ -275,6 +219,45 @@ class Training:
             metrics = metrics | self.audit.check(self._audit_test)
         return metrics, stop
 
+    def state(self, epoch: int) -> dict[str, Any]:
+        """Everything the next epoch depends on, after ``epoch``: weights, optimiser, selection, components, random
+        generators (see :mod:`mmea_bench.checkpoints`)."""
+        audit = self.audit.best if self.audit else None
+        return {
+            "epoch": epoch,
+            "seconds": time.perf_counter() - self.started,
+            "model": self.model.state_dict(),
+            "losses": torch.nn.ModuleDict(self.losses).state_dict(),
+            "optimizer": self.optimizer.state_dict() if self.optimizer else None,
+            "components": [component.training_state() for component in self.assembly.components],
+            "selection": self.selection.training_state(),
+            "audit": audit,
+            "pseudo_pairs": self.view.pseudo_pairs,
+            "first_pseudo_labels": self.first_pseudo_labels,
+            "random": random_state(self.shuffle, self.device),
+        }
+
+    def restore(self, state: dict[str, Any]) -> int:
+        """Continue from :meth:`state`; returns the epoch it was taken after."""
+        epoch = self.resumed_epoch = state["epoch"]
+        self.started = time.perf_counter() - state["seconds"]
+        if stage := self.schedule.stage_at(epoch):
+            self._enter_stage(stage)
+        for component, saved in zip(self.assembly.components, state["components"], strict=True):
+            component.restore_training_state(saved, self.view)
+        self.model.load_state_dict(state["model"])
+        torch.nn.ModuleDict(self.losses).load_state_dict(state["losses"])
+        if state["optimizer"] is not None:
+            self.optimizer = self._new_optimizer(self.schedule.rate(epoch), stage)
+            self.optimizer.load_state_dict(state["optimizer"])
+        self.selection.restore_training_state(state["selection"])
+        if self.audit is not None:
+            self.audit.best = state["audit"]
+        self.view.pseudo_pairs, self.first_pseudo_labels = state["pseudo_pairs"], state["first_pseudo_labels"]
+        self.view.forget_embeddings()
+        restore_random_state(state["random"], self.shuffle, self.device)
+        return epoch
+
     def finish(self, epochs_trained: int) -> RunOutcome:
         """Restore the selected checkpoint and evaluate the test links, once."""
         if self.assembly.pseudo_labeler is not None and (
@@ -299,8 +282,9 @@ class Training:
             skipped=self.assembly.skipped,
             modalities=list(self.model.encoders),
             seconds=time.perf_counter() - self.started,
-            peak_memory_mb=_peak_memory_mb(self.device),
+            peak_memory_mb=peak_memory_mb(self.device),
             device=str(self.device),
+            resumed_epoch=self.resumed_epoch,
         )
 
 
@@ -313,26 +297,48 @@ def train(
     device: str = "auto",
     observer: Observer | None = None,
     plugins: PluginManager = plugin_manager,
+    checkpoint: Checkpointing | None = None,
 ) -> RunOutcome:
-    """Train ``config`` on ``kg``'s training seeds, select on validation, and evaluate the test links once."""
+    """Train ``config`` on ``kg``'s training seeds, select on validation, and evaluate the test links once.
+
+    ``checkpoint``: save the training state every ``checkpoint.every`` epochs (and with ``checkpoint.resume``, go on
+    from a state saved earlier, its metrics reported again to ``observer``); removed once the run has finished."""
     observer = observer or Observer()
     target = resolve_device(device)
     epochs = config.training.epochs
+    history: list[tuple[dict[str, float], int]] = []
+
+    def log(metrics: dict[str, float], step: int) -> None:
+        history.append((metrics, step))
+        observer.metrics_logged(metrics, step)
+
     with deterministic_on_cpu(target):
         training = Training(config, kg, split, seed, target, plugins)
         if not epochs:  # nothing to train: one check selects the model as built
-            observer.metrics_logged(training.check(0, {})[0], 0)
+            log(training.check(0, {})[0], 0)
+        run = run_digest(config, seed, split) if checkpoint else ""
         latest: dict[str, float] = {}
-        epoch = 0
-        for epoch in range(1, epochs + 1):
+        resumed = 0
+        if checkpoint and (saved := checkpoint.load(run, target)):
+            resumed, latest = training.restore(saved), saved["latest"]
+            for metrics, step in saved["history"]:
+                log(metrics, step)
+            observer.epoch_finished(resumed, epochs, latest)
+        epoch = resumed
+        for epoch in range(resumed + 1, epochs + 1):
             losses = training.epoch(epoch)
             if pseudo := training.pseudo_label(epoch):
-                observer.metrics_logged(pseudo, epoch)
+                log(pseudo, epoch)
             stop = False
             if epoch % config.training.check_every == 0 or epoch == epochs:
                 latest, stop = training.check(epoch, losses)
-                observer.metrics_logged(latest, epoch)
+                log(latest, epoch)
             observer.epoch_finished(epoch, epochs, latest)
             if stop:
                 break
-        return training.finish(epoch)
+            if checkpoint and epoch % checkpoint.every == 0 and epoch < epochs:
+                checkpoint.save(training.state(epoch) | {"history": history, "latest": latest}, run)
+        outcome = training.finish(epoch)
+    if checkpoint:
+        checkpoint.remove()
+    return outcome

@@ -39,6 +39,14 @@ class Selection:
         self.stale += 1
         return bool(self.patience) and self.stale >= self.patience
 
+    def training_state(self) -> dict[str, Any]:
+        """The best checkpoint so far and the count towards early stopping, for a run's checkpoint."""
+        return {key: getattr(self, key) for key in ("score", "state", "metrics", "epoch", "stale")}
+
+    def restore_training_state(self, state: dict[str, Any]) -> None:
+        for key, value in state.items():
+            setattr(self, key, value)
+
 
 def _improves(score: float, best: float | None, lower_is_better: bool) -> bool:
     return best is None or (score < best if lower_is_better else score > best)

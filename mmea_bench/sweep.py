@@ -8,8 +8,11 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from mmea_bench.checkpoints import Checkpointing
 from mmea_bench.data import KGPair, parse_split, release_split
+from mmea_bench.data.cache import checkpoints_dir
 from mmea_bench.data.loading import DatasetSpec, load_dataset
+from mmea_bench.devices import resolve_device
 from mmea_bench.errors import UserError
 from mmea_bench.executors import Cell, Executor, InProcess, SweepContext
 from mmea_bench.executors.processes import WorkerProcesses, usable_cores
@@ -18,7 +21,6 @@ from mmea_bench.methods import EQUAL_PROFILE, MethodConfig, configure, feature_f
 from mmea_bench.observer import Observer
 from mmea_bench.plugins import PluginManager, plugin_manager
 from mmea_bench.recorder import Recorder, SweepResult, cell_key, code_version, data_digest, package_versions
-from mmea_bench.runner import resolve_device
 from mmea_bench.settings import parse_named, typed_params
 from mmea_bench.tracking import CELL_TAG, DEFAULT_EXPERIMENT, RUN_KIND_TAG, open_tracker
 
@@ -35,6 +37,13 @@ def _check_grid(seeds: int, first_seed: int, workers: int | None, ratios: Sequen
             raise UserError(f"--ratios: {ratio} is outside (0, 1)")
         if not 0 < valid_fraction < 1 - ratio:
             raise UserError(f"--valid-fraction {valid_fraction} leaves no test links at ratio {ratio}")
+
+
+def _check_checkpoints(every: int, folder: Path | None) -> None:
+    if every < 0:
+        raise UserError(f"--checkpoint-every must be at least 0, not {every}")
+    if folder is not None and folder.exists() and not folder.is_dir():
+        raise UserError(f"--checkpoints {folder}: not a folder")
 
 
 def plan_methods(
@@ -80,6 +89,11 @@ class SweepPlan:
     """0: the seeded split at each of ``ratios``; N: the datasets' own N-th split (``--split release:N``)."""
     first_seed: int = 0
     """The cells' seeds are ``first_seed`` to ``first_seed + seeds - 1``."""
+    checkpoint_every: int = 0
+    """Each run saves its training state every this many epochs (0: never); with ``resume`` an interrupted run goes
+    on from its latest one."""
+    checkpoints: Path | None = None
+    """The folder of those checkpoints (None: the cache's)."""
 
     @property
     def size(self) -> int:
@@ -173,6 +187,8 @@ def plan_sweep(
     resume: bool = False,
     split: str = "seeded",
     profile: str = EQUAL_PROFILE,
+    checkpoint_every: int = 0,
+    checkpoints: Path | None = None,
     plugins: PluginManager = plugin_manager,
 ) -> SweepPlan:
     """Check every name and setting of a sweep, so that bad input fails before anything trains or is recorded.
@@ -184,33 +200,25 @@ def plan_sweep(
     trained again. ``split``: ``seeded`` (ours, at each ratio), ``release`` or ``release:N`` (the datasets' own).
     ``profile``: ``equal`` (each recipe as it stands) or a schedule the methods name (``published``).
     ``first_seed``: the seeds are ``first_seed`` onwards (to re-run or add seeds of an earlier sweep).
+    ``checkpoint_every``: each run saves its training state every this many epochs, to ``checkpoints`` (None: the
+    cache's folder); with ``resume``, a run interrupted after one goes on from it (to the result it would have had).
     """
     fold = parse_split(split)
     ratios = [0.0] if fold else ratios
     _check_grid(seeds, first_seed, workers, [] if fold else ratios, valid_fraction)
+    _check_checkpoints(checkpoint_every, checkpoints)
     configs = plan_methods(methods, settings or {}, without, epochs, plugins, profile)
     specs = _parse_datasets(datasets, plugins)
     command = sweep_command(methods, datasets, ratios, seeds, epochs, settings or {}, without, split, valid_fraction,
                             experiment, profile, first_seed)  # fmt: skip
-    params = {
-        "command": command,
-        "methods": ",".join(configs),
-        "datasets": ",".join(spec.label for spec in specs),
-        "ratios": split if fold else ",".join(str(r) for r in ratios),
-        "seeds": seeds,
-        "first_seed": first_seed,
-        "epochs": epochs if epochs is not None else "method default",
-        "settings": json.dumps(settings or {}),
-        "without": ",".join(without),
-        "device": device,
-        "valid_fraction": valid_fraction,
-        "split": split,
-        "profile": profile,
-        "executor": executor,
-        "resume": resume,
-    }
+    params = {"command": command, "methods": ",".join(configs), "datasets": ",".join(spec.label for spec in specs),
+              "ratios": split if fold else ",".join(str(r) for r in ratios), "seeds": seeds, "first_seed": first_seed,
+              "epochs": epochs if epochs is not None else "method default", "settings": json.dumps(settings or {}),
+              "without": ",".join(without), "device": device, "valid_fraction": valid_fraction, "split": split,
+              "profile": profile, "executor": executor, "resume": resume,
+              "checkpoint_every": checkpoint_every}  # fmt: skip
     plan = SweepPlan(configs, specs, list(ratios), seeds, device, valid_fraction, tracking_uri, experiment, params,
-                     InProcess(), resume, fold, first_seed)  # fmt: skip
+                     InProcess(), resume, fold, first_seed, checkpoint_every, checkpoints)  # fmt: skip
     local = _local_components(configs, specs, plugins)
     plan.executor = _plan_executor(executor, workers, plan.size, device, local, plugins)
     return plan
@@ -302,7 +310,8 @@ def _cells_to_train(
     plan: SweepPlan, cells: list[Cell], context: SweepContext, recorder: Recorder, observer: Observer
 ) -> list[Cell]:
     """Provide the text features the methods read, key every cell (:func:`cell_key`) and, with ``plan.resume``,
-    count the runs that already finished as this sweep's: the cells left to train."""
+    count the runs that already finished as this sweep's: the cells left to train (each with its checkpoint file,
+    named by its key, where runs save them)."""
     fields = set().union(*(feature_fields(config, context.plugins) for config in plan.configs.values()))
     for spec in plan.datasets:
         provide_texts(spec, context.datasets[spec.cache_key], fields, observer.task_started)
@@ -313,4 +322,10 @@ def _cells_to_train(
     for key in dict.fromkeys(key for key in recorder.keys.values() if key in earlier):
         cell = next(cell for cell in cells if recorder.keys[cell.index] == key)
         recorder.reused(cell, earlier[key])
-    return [cell for cell in cells if recorder.keys[cell.index] not in earlier]
+    left = [cell for cell in cells if recorder.keys[cell.index] not in earlier]
+    if not plan.checkpoint_every:
+        return left
+    folder = plan.checkpoints or checkpoints_dir()
+    every, resume = plan.checkpoint_every, plan.resume
+    return [replace(cell, checkpoint=Checkpointing(folder / f"{recorder.keys[cell.index]}.pt", every, resume))
+            for cell in left]  # fmt: skip

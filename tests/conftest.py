@@ -10,6 +10,7 @@ import torch
 from mmea_bench import api
 from mmea_bench.components import Batch
 from mmea_bench.data.synthetic import generate_synthetic
+from mmea_bench.observer import Observer
 from mmea_bench.plugins import plugin_manager
 from mmea_bench.tracking.mlflow_tracker import MlflowTracker
 from mmea_bench.tracking.store import RunStore
@@ -22,6 +23,20 @@ SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
 ITERATIVE = {"check_every": "5", "pseudo_labeler.step": "2", "pseudo_labeler.window": "4"}
 """Checks and pseudo-label windows short enough for a 12-epoch run on the tiny pair."""
+
+
+class InterruptedAfter(Observer):
+    """Ctrl-C once a run has finished epoch ``epoch`` (0: never)."""
+
+    def __init__(self, epoch: int = 0):
+        self.epoch = epoch
+
+    def run_started(self, label: str, epochs: int) -> Observer:
+        return self
+
+    def epoch_finished(self, epoch: int, epochs: int, latest: dict[str, float]) -> None:
+        if epoch == self.epoch:
+            raise KeyboardInterrupt
 
 
 def trained_tiny(method: str, tracking_uri: str, experiment: str, settings: dict, dataset: str = TINY_SPEC, epochs=12):

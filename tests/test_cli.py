@@ -87,6 +87,8 @@ def test_first_seed_adds_the_later_seeds_of_a_sweep_exactly_as_it_would_have_run
         (["run", "gcn-align", "--ratios", "a,b"], "--ratios a,b: expected numbers"),
         (["run", "gcn-align", "--seeds", "0"], "--seeds must be at least 1"),
         (["run", "gcn-align", "--first-seed", "-1"], "--first-seed must be at least 0"),
+        (["run", "gcn-align", "--checkpoint-every", "-1"], "--checkpoint-every must be at least 0"),
+        (["run", "gcn-align", "--checkpoints", "README.md"], "--checkpoints README.md: not a folder"),
         (
             ["run", "gcn-align", "--set", "lrr=0.1"],
             "unknown --set key for method 'gcn-align' 'lrr'. Did you mean 'lr'?",

@@ -9,7 +9,7 @@ from mmea_bench.observer import Observer
 from mmea_bench.plugins import PluginManager
 from mmea_bench.recorder import code_version, data_digest
 from mmea_bench.tracking.store import RunStore
-from tests.conftest import TINY_SPEC
+from tests.conftest import TINY_SPEC, InterruptedAfter
 
 GRID = {"methods": ["gcn-align"], "datasets": [TINY_SPEC], "ratios": [0.3, 0.5], "epochs": 3, "workers": 1}
 
@@ -50,6 +50,30 @@ def test_a_resumed_sweep_trains_only_its_missing_cells_and_its_leaderboard_cover
     assert all(record.reused for record in again.runs)
     changed = api.run(**GRID | {"epochs": 4}, tracking_uri=tracking_uri, experiment=experiment, resume=True)
     assert not any(record.reused for record in changed.runs)
+
+
+def test_an_interrupted_run_goes_on_from_its_checkpoint_to_the_same_result(tracking_uri, experiment, tmp_path):
+    grid = {"methods": ["mclea"], "datasets": [TINY_SPEC], "ratios": [0.3], "epochs": 12, "workers": 1,
+            "settings": {"check_every": "2", "pseudo_labeler.start": "0.25", "pseudo_labeler.step": "2",
+                         "pseudo_labeler.window": "4"}}  # fmt: skip
+    where = {"tracking_uri": tracking_uri, "checkpoints": tmp_path}
+    expected = api.run(**grid, **where, experiment=f"{experiment}-straight")
+    with pytest.raises(KeyboardInterrupt):
+        api.run(**grid, **where, experiment=experiment, checkpoint_every=3, observer=InterruptedAfter(8))
+    assert len(list(tmp_path.glob("*.pt"))) == 1
+
+    resumed = api.run(**grid, **where, experiment=experiment, checkpoint_every=3, resume=True)
+    (record,), (straight,) = resumed.runs, expected.runs
+    assert record.status == "FINISHED" and not record.reused and not list(tmp_path.glob("*.pt"))
+    client = resumed.tracker.client
+    run, straight_run = client.get_run(record.run_id), client.get_run(straight.run_id)
+    assert run.data.tags["resumed_from_epoch"] == "6"
+    tested = {key: value for key, value in run.data.metrics.items() if key.startswith("test_")}
+    assert tested == {key: value for key, value in straight_run.data.metrics.items() if key.startswith("test_")}
+    history = [(m.step, m.value) for m in client.get_metric_history(record.run_id, "valid_csls_mrr")]
+    assert history == [(m.step, m.value) for m in client.get_metric_history(straight.run_id, "valid_csls_mrr")]
+    assert [step for step, _ in history] == [2, 4, 6, 8, 10, 12]  # the checkpoint's history recorded again
+    assert sorted(RunStore(tracking_uri, experiment).runs()["status"]) == ["FINISHED", "KILLED"]
 
 
 def test_the_code_version_follows_the_source_of_every_loaded_plugin(tmp_path, monkeypatch):

@@ -6,12 +6,15 @@ from pathlib import Path
 import pytest
 import torch
 
+from mmea_bench.checkpoints import Checkpointing
 from mmea_bench.components.base import Batch, RowGather
 from mmea_bench.data import split_links
+from mmea_bench.data.loading import DatasetSpec, load_dataset
 from mmea_bench.methods import configure, get_method
 from mmea_bench.observer import Observer
 from mmea_bench.runner import Training, train
-from tests.conftest import TINY_SPEC, trained_tiny
+from mmea_bench.sweep import plan_methods
+from tests.conftest import TINY_SPEC, InterruptedAfter, trained_tiny
 
 
 class Recorder(Observer):
@@ -124,7 +127,7 @@ def test_batch_by_batch_backward_gives_the_gradients_of_one_backward_of_the_sum(
             torch.testing.assert_close(got, wanted, rtol=1e-5, atol=1e-6)  # summation order
 
 
-def test_one_run_without_a_store_gives_what_the_sweep_records(tracking_uri, experiment, capsys):
+def test_one_run_without_a_store_gives_what_the_sweep_records(tracking_uri, experiment, capsys, tmp_path):
     _, recorded = trained_tiny("gcn-align", tracking_uri, experiment, {"check_every": "5"}, epochs=12)
     script = Path(__file__).resolve().parents[1] / "benchmarks" / "train_once.py"
     benchmark = runpy.run_path(str(script))["main"]
@@ -138,3 +141,14 @@ def test_one_run_without_a_store_gives_what_the_sweep_records(tracking_uri, expe
 
     assert benchmark(["gcn-align", "--profile", "fastest"]) == 2
     assert "--profile of method 'gcn-align'" in capsys.readouterr().err
+
+    checkpoint = tmp_path / "run.pt"  # the same cell interrupted after epoch 8, its checkpoint at 6
+    (config,) = plan_methods(["gcn-align"], {"check_every": "5"}, [], 12).values()
+    kg = load_dataset(DatasetSpec.parse(TINY_SPEC))
+    with pytest.raises(KeyboardInterrupt):
+        train(config, kg, split_links(kg.links, 0.3), device="cpu", observer=InterruptedAfter(8),
+              checkpoint=Checkpointing(checkpoint, every=3))  # fmt: skip
+    resumed = [*arguments, "--device", "cpu", "--checkpoint", str(checkpoint), "--checkpoint-every", "3"]
+    assert benchmark(resumed) == 0 and not checkpoint.exists()
+    lines = capsys.readouterr().out.splitlines()
+    assert json.loads(lines[-1])["test"] == outcome["test"] and json.loads(lines[-1])["resumed_epoch"] == 6

@@ -23,7 +23,7 @@ depend on the width beyond the embeddings themselves."""
 MEASURED_RUN = """
 import json, sys
 from mmea_bench.cli import cli
-from mmea_bench.runner import peak_resident_mb
+from mmea_bench.devices import peak_resident_mb
 try:
     cli.main(sys.argv[1:], prog_name="mmea-bench", standalone_mode=False)
 finally:

@@ -1,5 +1,7 @@
 """``mmea-bench run``: a sweep with progress bars, then the sweep's leaderboard (printed, and logged to MLflow)."""
 
+from pathlib import Path
+
 import click
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -125,7 +127,21 @@ class SweepProgress(Observer):
     "--resume",
     is_flag=True,
     help="Reuse runs FINISHED earlier in the experiment with the same configuration, data, split, seed and code; "
-    "train only the others (failed or killed ones again).",
+    "train only the others (failed or killed ones again, from their latest checkpoint where --checkpoint-every "
+    "saved one).",
+)
+@click.option(
+    "--checkpoint-every",
+    default=0,
+    show_default=True,
+    metavar="N",
+    help="Save each run's training state every N epochs (0: never), so that --resume goes on from there after an "
+    "interruption, to the same result; removed once the run has finished.",
+)
+@click.option(
+    "--checkpoints",
+    type=click.Path(path_type=Path),
+    help="Folder of the checkpoints [default: the cache's checkpoints folder].",
 )
 @click.option(
     "--tables",
@@ -135,7 +151,7 @@ class SweepProgress(Observer):
     help="Print Hits@1/10 and MRR by the selection scorer in one table, or every metric and scorer.",
 )
 def run(methods, datasets, ratios, split, seeds, first_seed, profile, epochs, settings, without, device, tracking_uri,
-        experiment, valid_fraction, workers, executor, resume, tables):  # fmt: skip
+        experiment, valid_fraction, workers, executor, resume, checkpoint_every, checkpoints, tables):  # fmt: skip
     """Train and evaluate METHODS on every dataset, seed ratio and seed; record each run in MLflow."""
     from mmea_bench import api
 
@@ -157,6 +173,8 @@ def run(methods, datasets, ratios, split, seeds, first_seed, profile, epochs, se
         resume=resume,
         split=split,
         profile=profile,
+        checkpoint_every=checkpoint_every,
+        checkpoints=checkpoints,
     )
     columns = TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()
     progress = Progress(*columns, console=console)

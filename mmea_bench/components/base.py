@@ -4,7 +4,7 @@
 Both hold the two graphs, the training seeds and what training produces, never the validation or test links: those
 stay with the runner and the evaluation. Every component may override the lifecycle methods of :class:`Component`;
 the runner calls them on all components of a run, so stateful mechanisms (a momentum copy, an estimator, a labeler's
-history) live in their component.
+history) live in their component, and hand that state to a checkpoint and take it back.
 """
 
 from __future__ import annotations
@@ -176,6 +176,15 @@ class Component:
     def on_check(self, view: TrainingView) -> dict[str, float]:
         """Called at every validation check; returns metrics to log (step = epoch)."""
         return {}
+
+    def training_state(self) -> dict[str, Any]:
+        """What this component gathered while training, beyond its parameters and buffers (a run's checkpoint
+        holds it): tensors and plain values only."""
+        return {}
+
+    def restore_training_state(self, state: dict[str, Any], view: TrainingView) -> None:
+        """Take back what :meth:`training_state` returned, after :meth:`setup` (and before the parameters and
+        buffers of a checkpoint are loaded, so a module created here receives its saved weights)."""
 
 
 class Encoder(nn.Module, Component):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -85,6 +86,12 @@ class WindowedPseudoLabeler(PseudoLabeler):
 
     def restart(self, epoch: int) -> None:
         self.schedule.start_epoch, self.streak = epoch, None
+
+    def training_state(self) -> dict[str, Any]:
+        return {"accepted": self.accepted, "streak": self.streak, "start_epoch": self.schedule.start_epoch}
+
+    def restore_training_state(self, state: dict[str, Any], view: TrainingView) -> None:
+        self.accepted, self.streak, self.schedule.start_epoch = state["accepted"], state["streak"], state["start_epoch"]
 
     def candidates(self, view: TrainingView) -> Tensor:
         """The candidate pairs at a check."""

@@ -46,6 +46,11 @@ def downloads_dir() -> Path:
     return cache_root() / "datasets"
 
 
+def checkpoints_dir() -> Path:
+    """Where runs save their checkpoints by default, one file per run in progress."""
+    return cache_root() / "checkpoints"
+
+
 def slug(text: str) -> str:
     """A file-name-safe, collision-resistant key for ``text`` (a dataset label, a model name or path)."""
     readable = re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("_.")[-60:]

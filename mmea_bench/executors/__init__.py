@@ -12,6 +12,7 @@ import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+from mmea_bench.checkpoints import Checkpointing
 from mmea_bench.data import KGPair, release_split, split_links
 from mmea_bench.data.loading import DatasetSpec, load_dataset
 from mmea_bench.hookspecs import hookimpl
@@ -37,6 +38,8 @@ class Cell:
     device: str
     fold: int = 0
     """0: this harness's seeded split at ``ratio``; N >= 1: the release's N-th split (``ratio`` is its own)."""
+    checkpoint: Checkpointing | None = None
+    """Where its run saves its training state, and whether it goes on from a state saved there."""
 
     @property
     def label(self) -> str:
@@ -102,7 +105,9 @@ def train_cell(
             split = release_split(kg, cell.fold, cell.valid_fraction, cell.seed)
         else:
             split = split_links(kg.links, cell.ratio, cell.valid_fraction, cell.seed)
-        return CellResult(train(cell.config, kg, split, seed=cell.seed, device=cell.device, observer=observer))
+        outcome = train(cell.config, kg, split, seed=cell.seed, device=cell.device, observer=observer,
+                        checkpoint=cell.checkpoint)  # fmt: skip
+        return CellResult(outcome)
     except Exception as error:
         return CellResult(error=first_line(error), traceback=traceback.format_exc())
 

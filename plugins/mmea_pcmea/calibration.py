@@ -1,6 +1,7 @@
 """Pseudo-label calibration (PCMEA): mutual nearest neighbours confirmed across windows before they are trusted."""
 
 import logging
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -59,6 +60,15 @@ class CalibratedPseudoLabeler(WindowedPseudoLabeler):
         super().setup(view)
         self.previous_stable = self.previous_stable.to(view.device)
         self.memory = self.memory.to(view.device)
+
+    def training_state(self) -> dict[str, Any]:
+        own = {"previous_stable": self.previous_stable, "memory": self.memory, "online": self.online}
+        return super().training_state() | own | {"warned": self.warned}
+
+    def restore_training_state(self, state: dict[str, Any], view: TrainingView) -> None:
+        super().restore_training_state(state, view)
+        self.previous_stable, self.memory, self.online = state["previous_stable"], state["memory"], state["online"]
+        self.warned = state["warned"]
 
     def candidates(self, view: TrainingView) -> Tensor:
         """Candidates among entities outside the training seeds (and, without removal, the accepted pairs)."""

@@ -1,6 +1,7 @@
 """Momentum-based contrastive learning (PCMEA): a slowly moving copy of the model gives stable targets."""
 
 import copy
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -130,6 +131,14 @@ class MomentumContrastLoss(Loss, MomentumEncoder, JointContrastReplacement):
         if self.queue_size:
             self.queue = torch.cat([target[batch.pairs.flatten()], self.queue])[: self.queue_size]
         return loss
+
+    def training_state(self) -> dict[str, Any]:
+        return {"queue": self.queue, "copied": self.momentum is not None}  # the copy's weights: in the loss's own
+
+    def restore_training_state(self, state: dict[str, Any], view: TrainingView) -> None:
+        self.queue, self._cached = state["queue"], None
+        if state["copied"]:
+            self.momentum = momentum_copy(view.model)
 
     def after_step(self, view: TrainingView) -> None:
         if self.active(view) and (view.epoch - self.start_epoch) % self.rho == 0 and view.epoch > self.start_epoch:

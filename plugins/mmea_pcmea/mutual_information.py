@@ -1,6 +1,7 @@
 """Mutual-information maximisation between each modality and the joint embedding (PCMEA), with MINE estimators."""
 
 import math
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -134,6 +135,13 @@ class MutualInformationLoss(Loss):
             self.estimates[modality] = estimate.detach()
             losses.append(-estimate / math.log(2))
         return torch.stack(losses).sum()
+
+    def training_state(self) -> dict[str, Any]:
+        return {"critic_optimizer": self.critic_optimizer.state_dict() if self.critic_optimizer else None}
+
+    def restore_training_state(self, state: dict[str, Any], view: TrainingView) -> None:
+        if self.critic_optimizer is not None:
+            self.critic_optimizer.load_state_dict(state["critic_optimizer"])
 
     def on_check(self, view: TrainingView) -> dict[str, float]:
         return {f"mi_{modality}": float(value) for modality, value in self.estimates.items()}
