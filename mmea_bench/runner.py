@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from mmea_bench.checkpoints import Checkpointing, random_state, restore_random_state, run_digest
+from mmea_bench.checkpoints import Checkpointing, as_floats, random_state, restore_random_state, run_digest
 from mmea_bench.components.base import Batch, RowGather, Stage, TrainingStages, TrainingView
 from mmea_bench.data import KGPair, SeedSplit
 from mmea_bench.devices import deterministic_on_cpu, peak_memory_mb, resolve_device
@@ -105,7 +105,7 @@ class Training:
         self.selection = Selection.of(self.settings)
         self.shuffle = torch.Generator().manual_seed(seed)
         self.first_pseudo_labels: int | None = None
-        self.resumed_epoch = 0
+        self.resumed_epoch, self.earlier_peak_mb = 0, 0.0
         self.audit = TestSelectionAudit.of(self.settings) if self.settings.audit_test_selection else None
 
     def _new_optimizer(self, lr: float, stage: Stage | None = None) -> torch.optim.Optimizer:
@@ -219,19 +219,23 @@ class Training:
             metrics = metrics | self.audit.check(self._audit_test)
         return metrics, stop
 
+    def peak_memory_mb(self) -> float:
+        """The run's peak memory, over the processes it ran in where it went on from a checkpoint."""
+        return max(peak_memory_mb(self.device), self.earlier_peak_mb)
+
     def state(self, epoch: int) -> dict[str, Any]:
         """Everything the next epoch depends on, after ``epoch``: weights, optimiser, selection, components, random
         generators (see :mod:`mmea_bench.checkpoints`)."""
-        audit = self.audit.best if self.audit else None
         return {
             "epoch": epoch,
             "seconds": time.perf_counter() - self.started,
+            "peak_memory_mb": self.peak_memory_mb(),
             "model": self.model.state_dict(),
             "losses": torch.nn.ModuleDict(self.losses).state_dict(),
-            "optimizer": self.optimizer.state_dict() if self.optimizer else None,
+            "optimizer": self.optimizer.state_dict(),
             "components": [component.training_state() for component in self.assembly.components],
             "selection": self.selection.training_state(),
-            "audit": audit,
+            "audit": self.audit.best if self.audit else None,
             "pseudo_pairs": self.view.pseudo_pairs,
             "first_pseudo_labels": self.first_pseudo_labels,
             "random": random_state(self.shuffle, self.device),
@@ -240,16 +244,15 @@ class Training:
     def restore(self, state: dict[str, Any]) -> int:
         """Continue from :meth:`state`; returns the epoch it was taken after."""
         epoch = self.resumed_epoch = state["epoch"]
-        self.started = time.perf_counter() - state["seconds"]
+        self.started, self.earlier_peak_mb = time.perf_counter() - state["seconds"], state["peak_memory_mb"]
         if stage := self.schedule.stage_at(epoch):
             self._enter_stage(stage)
         for component, saved in zip(self.assembly.components, state["components"], strict=True):
             component.restore_training_state(saved, self.view)
         self.model.load_state_dict(state["model"])
         torch.nn.ModuleDict(self.losses).load_state_dict(state["losses"])
-        if state["optimizer"] is not None:
-            self.optimizer = self._new_optimizer(self.schedule.rate(epoch), stage)
-            self.optimizer.load_state_dict(state["optimizer"])
+        self.optimizer = self._new_optimizer(self.schedule.rate(epoch), stage)
+        self.optimizer.load_state_dict(state["optimizer"])
         self.selection.restore_training_state(state["selection"])
         if self.audit is not None:
             self.audit.best = state["audit"]
@@ -282,7 +285,7 @@ class Training:
             skipped=self.assembly.skipped,
             modalities=list(self.model.encoders),
             seconds=time.perf_counter() - self.started,
-            peak_memory_mb=peak_memory_mb(self.device),
+            peak_memory_mb=self.peak_memory_mb(),
             device=str(self.device),
             resumed_epoch=self.resumed_epoch,
         )
@@ -316,7 +319,7 @@ def train(
         training = Training(config, kg, split, seed, target, plugins)
         if not epochs:  # nothing to train: one check selects the model as built
             log(training.check(0, {})[0], 0)
-        run = run_digest(config, seed, split) if checkpoint else ""
+        run = run_digest(config, kg, split, seed, plugins) if checkpoint else ""
         latest: dict[str, float] = {}
         resumed = 0
         if checkpoint and (saved := checkpoint.load(run, target)):
@@ -336,8 +339,9 @@ def train(
             observer.epoch_finished(epoch, epochs, latest)
             if stop:
                 break
-            if checkpoint and epoch % checkpoint.every == 0 and epoch < epochs:
-                checkpoint.save(training.state(epoch) | {"history": history, "latest": latest}, run)
+            if checkpoint and checkpoint.every and epoch % checkpoint.every == 0 and epoch < epochs:
+                logged = {"history": [(as_floats(m), step) for m, step in history], "latest": as_floats(latest)}
+                checkpoint.save(training.state(epoch) | logged, run)
         outcome = training.finish(epoch)
     if checkpoint:
         checkpoint.remove()

@@ -41,7 +41,8 @@ class Selection:
 
     def training_state(self) -> dict[str, Any]:
         """The best checkpoint so far and the count towards early stopping, for a run's checkpoint."""
-        return {key: getattr(self, key) for key in ("score", "state", "metrics", "epoch", "stale")}
+        metrics = {key: float(value) for key, value in self.metrics.items()}
+        return {"score": self.score, "state": self.state, "metrics": metrics, "epoch": self.epoch, "stale": self.stale}
 
     def restore_training_state(self, state: dict[str, Any]) -> None:
         for key, value in state.items():

@@ -17,10 +17,11 @@ from mmea_bench.errors import UserError
 from mmea_bench.executors import Cell, Executor, InProcess, SweepContext
 from mmea_bench.executors.processes import WorkerProcesses, usable_cores
 from mmea_bench.features.compute import provide_texts
+from mmea_bench.identity import code_version, data_digest
 from mmea_bench.methods import EQUAL_PROFILE, MethodConfig, configure, feature_fields, get_method
 from mmea_bench.observer import Observer
 from mmea_bench.plugins import PluginManager, plugin_manager
-from mmea_bench.recorder import Recorder, SweepResult, cell_key, code_version, data_digest, package_versions
+from mmea_bench.recorder import Recorder, SweepResult, cell_key, package_versions
 from mmea_bench.settings import parse_named, typed_params
 from mmea_bench.tracking import CELL_TAG, DEFAULT_EXPERIMENT, RUN_KIND_TAG, open_tracker
 
@@ -310,8 +311,8 @@ def _cells_to_train(
     plan: SweepPlan, cells: list[Cell], context: SweepContext, recorder: Recorder, observer: Observer
 ) -> list[Cell]:
     """Provide the text features the methods read, key every cell (:func:`cell_key`) and, with ``plan.resume``,
-    count the runs that already finished as this sweep's: the cells left to train (each with its checkpoint file,
-    named by its key, where runs save them)."""
+    count the runs that already finished as this sweep's: the cells left to train, each with its checkpoint file
+    (named by its key) where runs save them or go on from them."""
     fields = set().union(*(feature_fields(config, context.plugins) for config in plan.configs.values()))
     for spec in plan.datasets:
         provide_texts(spec, context.datasets[spec.cache_key], fields, observer.task_started)
@@ -323,7 +324,7 @@ def _cells_to_train(
         cell = next(cell for cell in cells if recorder.keys[cell.index] == key)
         recorder.reused(cell, earlier[key])
     left = [cell for cell in cells if recorder.keys[cell.index] not in earlier]
-    if not plan.checkpoint_every:
+    if not plan.checkpoint_every and not plan.resume:
         return left
     folder = plan.checkpoints or checkpoints_dir()
     every, resume = plan.checkpoint_every, plan.resume

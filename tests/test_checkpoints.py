@@ -13,12 +13,15 @@ from mmea_bench.runner import train
 from tests.conftest import TINY, InterruptedAfter
 
 SCHEDULE = {"epochs": "24", "check_every": "4"}
-"""24 epochs: checkpoints every 5 (the last at 20, inside umaea-cmmi's last stage), an interrupt at 22."""
+"""24 epochs: checkpoints every 8 (the last at 16, inside umaea-cmmi's completion stage), an interrupt at 22."""
 ITERATIVE = {"pseudo_labeler.start": "0.25", "pseudo_labeler.step": "2", "pseudo_labeler.window": "4"}
-"""Pseudo-label windows from epoch 6, the one in progress at 20 half checked."""
+"""Pseudo-label windows from epoch 6, closing at 10, 14, 18 and 22: the one in progress at 16 half checked."""
 EARLY_MOMENTUM = {"loss.momentum-contrast.ts": "0.25"}
 """PCMEA's momentum copy made at epoch 6, before the checkpoint."""
-CALIBRATION_VARIANTS = {f"pseudo_labeler.{name}": "true" for name in ("momentum_agreement", "consecutive_windows")}
+STRICTER = {f"pseudo_labeler.{name}": "true" for name in ("momentum_agreement", "consecutive_windows", "removal")}
+MOMENTUM_QUEUE = {"loss.momentum-contrast.rho": "3", "loss.momentum-contrast.queue": "16"}
+"""The momentum copy updated every 3 epochs, a queue of 16 momentum embeddings as more negatives."""
+AUDITED = {"audit_test_selection": "true"}
 
 TRAINED = [name for name in plugin_manager.registry("method").names() if get_method(name).losses]
 
@@ -40,23 +43,22 @@ def tiny():
     return kg, split_links(kg.links, 0.3, 0.1, 0)
 
 
-def interrupted_then_resumed(config, tiny, path, seed: int = 0):
-    """Train until the interrupt at 22 (checkpoint every 5 epochs), then again from the checkpoint."""
+def interrupted_then_resumed(config, tiny, path, stop_at: int = 22):
+    """Train until the interrupt at ``stop_at`` (checkpoint every 8 epochs), then again from the checkpoint."""
     kg, split = tiny
     with pytest.raises(KeyboardInterrupt):
-        train(config, kg, split, seed=seed, device="cpu", observer=Recorded(stop_at=22),
-              checkpoint=Checkpointing(path, every=5))  # fmt: skip
+        train(config, kg, split, device="cpu", observer=Recorded(stop_at), checkpoint=Checkpointing(path, every=8))
     assert path.exists()
     resumed = Recorded()
-    outcome = train(config, kg, split, seed=seed, device="cpu", observer=resumed,
-                    checkpoint=Checkpointing(path, every=5, resume=True))  # fmt: skip
+    outcome = train(config, kg, split, device="cpu", observer=resumed,
+                    checkpoint=Checkpointing(path, every=8, resume=True))  # fmt: skip
     return outcome, resumed
 
 
 @pytest.mark.parametrize(
     "method, settings",
     [pytest.param(name, {}, id=name) for name in TRAINED]
-    + [pytest.param("pcmea", CALIBRATION_VARIANTS | {"pseudo_labeler.removal": "true"}, id="pcmea-stricter")],
+    + [pytest.param("pcmea", STRICTER | MOMENTUM_QUEUE | AUDITED, id="pcmea-stricter-audited")],
 )
 def test_a_resumed_run_ends_as_an_uninterrupted_one(method, settings, tiny, tmp_path):
     recipe = get_method(method)
@@ -68,8 +70,18 @@ def test_a_resumed_run_ends_as_an_uninterrupted_one(method, settings, tiny, tmp_
     outcome, resumed = interrupted_then_resumed(config, tiny, tmp_path / "run.pt")
     assert outcome.test == expected.test and outcome.best_epoch == expected.best_epoch
     assert resumed.logged == straight.logged  # the checkpoint's metrics reported again, then the same ones
-    assert outcome.resumed_epoch == 20 and expected.resumed_epoch == 0
+    assert outcome.resumed_epoch == 16 and expected.resumed_epoch == 0
     assert not (tmp_path / "run.pt").exists()  # removed once the run finished
+
+
+def test_a_checkpoint_inside_a_pseudo_label_window_keeps_the_pairs_found_so_far(tiny, tmp_path):
+    """Early in training the candidates change from check to check: a window checked at 6 and 8 of 6-14 that forgot
+    its first checks at the checkpoint (8) would accept other pairs at 14."""
+    config = configure(get_method("mclea"), SCHEDULE | ITERATIVE | {"pseudo_labeler.window": "8"})
+    kg, split = tiny
+    expected = train(config, kg, split, device="cpu")
+    outcome, _ = interrupted_then_resumed(config, tiny, tmp_path / "run.pt", stop_at=10)
+    assert outcome.resumed_epoch == 8 and outcome.test == expected.test
 
 
 def test_a_checkpoint_continues_only_its_own_run(tiny, tmp_path):
@@ -90,7 +102,10 @@ def test_an_unreadable_checkpoint_is_an_error_naming_it(tiny, tmp_path):
     kg, split = tiny
     path = tmp_path / "run.pt"
     path.write_bytes(b"not a checkpoint")
-    with pytest.raises(UserError, match=r"run\.pt: cannot be read"):
+    with pytest.raises(UserError, match=r"run\.pt: not a checkpoint \(\w+\); delete it to start the run afresh"):
+        train(config, kg, split, device="cpu", checkpoint=Checkpointing(path, every=5, resume=True))
+    torch.save({"weights": torch.zeros(3)}, path)  # a tensor file, of something else
+    with pytest.raises(UserError, match=r"run\.pt: not a checkpoint; delete it"):
         train(config, kg, split, device="cpu", checkpoint=Checkpointing(path, every=5, resume=True))
 
 

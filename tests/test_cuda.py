@@ -10,11 +10,13 @@ import math
 import pytest
 import torch
 
+from mmea_bench.checkpoints import Checkpointing
 from mmea_bench.data import split_links
 from mmea_bench.data.synthetic import generate_synthetic
 from mmea_bench.evaluation import evaluate_links, mutual_nearest_pairs
 from mmea_bench.features.text import DEFAULT_TEXT_PACKAGE
 from mmea_bench.methods import configure, get_method
+from mmea_bench.observer import Observer
 from mmea_bench.plugins import plugin_manager
 from mmea_bench.runner import train
 
@@ -61,6 +63,28 @@ def test_every_method_trains_on_the_gpu_as_on_the_cpu(method, tiny):
     assert all(math.isfinite(value) for value in on_gpu.test.values())
     # kernels differ (TF32, atomics, reduction order): the same training, not the same bits
     assert on_gpu.test["test_csls_hits_at_1"] == pytest.approx(on_cpu.test["test_csls_hits_at_1"], abs=0.1)
+
+
+class InterruptedAfter(Observer):
+    def __init__(self, epoch: int):
+        self.epoch = epoch
+
+    def epoch_finished(self, epoch: int, epochs: int, latest: dict[str, float]) -> None:
+        if epoch == self.epoch:
+            raise KeyboardInterrupt
+
+
+def test_a_run_goes_on_from_its_checkpoint_on_the_gpu(tiny, tmp_path):
+    kg, split = tiny
+    config = configure(get_method("pcmea"), ITERATIVE | {"loss.momentum-contrast.ts": "0.25"})
+    path = tmp_path / "run.pt"
+    with pytest.raises(KeyboardInterrupt):
+        train(config, kg, split, device="cuda", observer=InterruptedAfter(10), checkpoint=Checkpointing(path, 8))
+    resumed = train(config, kg, split, device="cuda", checkpoint=Checkpointing(path, 8, resume=True))
+    uninterrupted = train(config, kg, split, device="cuda")
+    assert resumed.resumed_epoch == 8 and resumed.device.startswith("cuda") and not path.exists()
+    hits = resumed.test["test_csls_hits_at_1"]
+    assert math.isfinite(hits) and hits == pytest.approx(uninterrupted.test["test_csls_hits_at_1"], abs=0.1)
 
 
 def test_mixed_precision_trains_to_the_same_quality(tiny):

@@ -5,9 +5,9 @@ import dataclasses
 import pytest
 
 from mmea_bench import api
+from mmea_bench.identity import code_version, data_digest
 from mmea_bench.observer import Observer
 from mmea_bench.plugins import PluginManager
-from mmea_bench.recorder import code_version, data_digest
 from mmea_bench.tracking.store import RunStore
 from tests.conftest import TINY_SPEC, InterruptedAfter
 
@@ -62,7 +62,7 @@ def test_an_interrupted_run_goes_on_from_its_checkpoint_to_the_same_result(track
         api.run(**grid, **where, experiment=experiment, checkpoint_every=3, observer=InterruptedAfter(8))
     assert len(list(tmp_path.glob("*.pt"))) == 1
 
-    resumed = api.run(**grid, **where, experiment=experiment, checkpoint_every=3, resume=True)
+    resumed = api.run(**grid, **where, experiment=experiment, resume=True)  # goes on without saving more
     (record,), (straight,) = resumed.runs, expected.runs
     assert record.status == "FINISHED" and not record.reused and not list(tmp_path.glob("*.pt"))
     client = resumed.tracker.client

@@ -62,8 +62,12 @@ class CalibratedPseudoLabeler(WindowedPseudoLabeler):
         self.memory = self.memory.to(view.device)
 
     def training_state(self) -> dict[str, Any]:
-        own = {"previous_stable": self.previous_stable, "memory": self.memory, "online": self.online}
-        return super().training_state() | own | {"warned": self.warned}
+        return super().training_state() | {
+            "previous_stable": self.previous_stable,
+            "memory": self.memory,
+            "online": self.online,
+            "warned": self.warned,
+        }
 
     def restore_training_state(self, state: dict[str, Any], view: TrainingView) -> None:
         super().restore_training_state(state, view)
