@@ -16,7 +16,7 @@ import time
 import torch
 
 from mmea_bench.devices import peak_resident_mb
-from mmea_bench.evaluation import evaluate_links
+from mmea_bench.evaluation import link_ranks, rank_metrics
 
 
 def main() -> None:
@@ -38,7 +38,7 @@ def main() -> None:
     print(f"{n:,} x {n:,} entities, {len(links):,} test links, {arguments.dim}-d, {torch.get_num_threads()} thread(s)")
     for budget in [int(text) for text in arguments.budgets.split(",")]:
         started = time.perf_counter()
-        metrics = evaluate_links(embeddings, links, (n, n), csls_k=3, memory_budget=budget * 2**20)
+        metrics = rank_metrics(link_ranks(embeddings, links, (n, n), csls_k=3, memory_budget=budget * 2**20))
         seconds = time.perf_counter() - started
         peak = peak_resident_mb()
         print(f"  {budget:4d} MB blocks: {seconds:7.1f} s, peak {peak:,.0f} MB, CSLS MRR {metrics['csls_mrr']:.6f}")

@@ -69,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     cell = {"method": args.method, "dataset": args.dataset, "ratio": args.ratio, "seed": args.seed,
             "profile": args.profile, "epochs": config.training.epochs}  # fmt: skip
-    found = dataclasses.asdict(outcome) | {
+    found = {key: value for key, value in dataclasses.asdict(outcome).items() if key != "test_ranks"} | {
         "test": {key: value for key, value in outcome.test.items() if "_l2r_" not in key and "_r2l_" not in key},
         "best_valid": {key: outcome.best_valid[key] for key in ("valid_csls_hits_at_1", "valid_csls_mrr")},
     }

@@ -9,7 +9,7 @@ from collections.abc import Iterator, Sequence
 import torch
 from torch import Tensor, nn
 
-from mmea_bench.metrics import DIRECTIONS, HITS_AT
+from mmea_bench.metrics import DIRECTIONS, EVALUATION_METRICS, HITS_AT
 
 DEFAULT_MEMORY_BUDGET = 16 * 2**20
 """Bytes of one block of similarities: small enough that each block's ranking passes run in cache (16 MB: 1.5x faster
@@ -96,19 +96,19 @@ def ranking_metrics(ranks: Tensor) -> dict[str, float]:
     return metrics
 
 
-def evaluate_links(
+def link_ranks(
     embeddings: Tensor,
     links: Tensor,
     num_entities: tuple[int, int],
     csls_k: int = 3,
     candidates: str = "all",
     memory_budget: int = DEFAULT_MEMORY_BUDGET,
-) -> dict[str, float]:
-    """Metrics of gold ``links`` in both directions and averaged, by cosine and (when ``csls_k > 0``) CSLS.
+) -> dict[str, Tensor]:
+    """The rank of each gold link's counterpart, by ``{scorer}_{direction}``: cosine and (when ``csls_k > 0``) CSLS,
+    left to right (``l2r``) and right to left (``r2l``).
 
     ``candidates="all"``: every entity of the other KG competes (this harness's default, stricter);
     ``"test"``: only the other side of the evaluated links (the protocol of published MMEA code).
-    Keys: ``{scorer}_{metric}`` (directions averaged) and ``{scorer}_{direction}_{metric}``.
     """
     n1, n2 = num_entities
     left, right = links[:, 0], links[:, 1]
@@ -125,18 +125,23 @@ def evaluate_links(
         "r2l": (embeddings[right], embeddings[left_pool], right_gold),
     }
     scorers = {"cosine": 0, "csls": csls_k} if csls_k > 0 else {"cosine": 0}
-    ks = list(scorers.values())
-    ranks = {
-        direction: dict(zip(scorers, gold_ranks(queries, pool, gold, ks, memory_budget), strict=True))
-        for direction, (queries, pool, gold) in directions.items()
-    }
+    ranks = {}
+    for direction, (queries, pool, gold) in directions.items():
+        found = gold_ranks(queries, pool, gold, list(scorers.values()), memory_budget)
+        ranks |= {f"{scorer}_{direction}": rank for scorer, rank in zip(scorers, found, strict=True)}
+    return ranks
+
+
+def rank_metrics(ranks: dict[str, Tensor]) -> dict[str, float]:
+    """Metrics of :func:`link_ranks`, per direction (``{scorer}_{direction}_{metric}``) and averaged over both
+    (``{scorer}_{metric}``)."""
     metrics: dict[str, float] = {}
-    for scorer in scorers:
-        per_direction = {direction: ranking_metrics(found[scorer]) for direction, found in ranks.items()}
-        for direction, values in per_direction.items():
-            metrics.update({f"{scorer}_{direction}_{name}": value for name, value in values.items()})
-        for name in per_direction["l2r"]:
-            metrics[f"{scorer}_{name}"] = sum(values[name] for values in per_direction.values()) / len(DIRECTIONS)
+    for key, found in ranks.items():
+        metrics.update({f"{key}_{name}": value for name, value in ranking_metrics(found).items()})
+    for scorer in dict.fromkeys(key.rsplit("_", 1)[0] for key in ranks):
+        for name in EVALUATION_METRICS:
+            found = [metrics[f"{scorer}_{direction}_{name}"] for direction in DIRECTIONS]
+            metrics[f"{scorer}_{name}"] = sum(found) / len(found)
     return metrics
 
 

@@ -1,7 +1,9 @@
 """Recording a sweep's cells as tracked runs: each started with its settings, fed its metrics, ended with its outcome
 or its error (logging failures included, so no run is left RUNNING)."""
 
+import csv
 import hashlib
+import io
 import json
 import traceback
 from dataclasses import asdict, dataclass, field
@@ -9,10 +11,12 @@ from importlib.metadata import PackageNotFoundError, version
 
 from mmea_bench.executors import Cell, CellResult, first_line
 from mmea_bench.observer import Observer
-from mmea_bench.runner import RunOutcome
+from mmea_bench.outcome import RunOutcome
 from mmea_bench.tracking import CELL_TAG, CODE_TAG, REUSED_TAG, RUN_KIND_TAG, Tracker, interrupts_deferred
 
 VERSIONED_PACKAGES = ("mmea-bench", "torch", "mlflow", "transformers", "numpy")
+TEST_RANKS_ARTIFACT = "test_ranks.csv"
+"""Each finished run's :attr:`~mmea_bench.outcome.RunOutcome.test_ranks`, one row per test link."""
 
 
 @dataclass
@@ -157,3 +161,13 @@ def _record_outcome(tracker: Tracker, run_id: str, outcome: RunOutcome) -> None:
     modalities = {"modalities": ",".join(outcome.modalities), "skipped_modalities": ",".join(outcome.skipped)}
     resumed = {"resumed_from_epoch": str(outcome.resumed_epoch)} if outcome.resumed_epoch else {}
     tracker.set_tags(run_id, modalities | {"device": outcome.device} | resumed)
+    if outcome.test_ranks:
+        tracker.log_text(run_id, _csv(outcome.test_ranks), TEST_RANKS_ARTIFACT)
+
+
+def _csv(columns: dict[str, list]) -> str:
+    text = io.StringIO()
+    writer = csv.writer(text, lineterminator="\n")
+    writer.writerow(columns)
+    writer.writerows(zip(*columns.values(), strict=True))
+    return text.getvalue()

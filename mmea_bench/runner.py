@@ -10,7 +10,6 @@ the gold links that measure pseudo-label precision, stay here.
 import logging
 import random
 import time
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -22,32 +21,16 @@ from mmea_bench.components.base import Batch, RowGather, Stage, TrainingStages, 
 from mmea_bench.data import KGPair, SeedSplit
 from mmea_bench.devices import deterministic_on_cpu, peak_memory_mb, resolve_device
 from mmea_bench.errors import UserError
-from mmea_bench.evaluation import evaluate_links
+from mmea_bench.evaluation import link_ranks, rank_metrics
 from mmea_bench.methods import MethodConfig
 from mmea_bench.model import Assembly, assemble
 from mmea_bench.observer import Observer
+from mmea_bench.outcome import RunOutcome, rank_table
 from mmea_bench.plugins import PluginManager, plugin_manager
 from mmea_bench.schedule import LearningRateSchedule, new_optimizer
 from mmea_bench.selection import Selection, TestSelectionAudit
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass
-class RunOutcome:
-    """A finished run: test metrics of the checkpoint chosen on validation, and what it cost."""
-
-    test: dict[str, float]
-    best_valid: dict[str, float]
-    best_epoch: int
-    epochs_trained: int
-    skipped: dict[str, str]
-    modalities: list[str]
-    seconds: float
-    peak_memory_mb: float
-    device: str
-    resumed_epoch: int = 0
-    """The epoch of the checkpoint it went on from (0: trained from the start)."""
 
 
 def _summed(value: Tensor | dict[str, Tensor]) -> Tensor:
@@ -196,12 +179,16 @@ class Training:
             self.first_pseudo_labels = epoch
         return report.metrics(self.gold_right)
 
-    def evaluate(self, links: Tensor, prefix: str = "", candidates: str | None = None) -> dict[str, float]:
-        """Metrics of ``links`` under the joint embedding, among ``candidates`` (default: ``eval_candidates``)."""
+    def ranks(self, links: Tensor, candidates: str | None = None) -> dict[str, Tensor]:
+        """Ranks of ``links``' counterparts under the joint embedding, among ``candidates`` (default:
+        ``eval_candidates``)."""
         joint = self.view.embed()["joint"].float()
-        settings = self.settings
-        pool = candidates or settings.eval_candidates
-        metrics = evaluate_links(joint, links, self.kg.num_entities, settings.csls_k, pool)
+        pool = candidates or self.settings.eval_candidates
+        return link_ranks(joint, links, self.kg.num_entities, self.settings.csls_k, pool)
+
+    def evaluate(self, links: Tensor, prefix: str = "", candidates: str | None = None) -> dict[str, float]:
+        """Metrics of ``links`` (see :meth:`ranks`), their keys prefixed ``{prefix}_``."""
+        metrics = rank_metrics(self.ranks(links, candidates))
         return {f"{prefix}_{key}" if prefix else key: value for key, value in metrics.items()}
 
     def _audit_test(self, candidates: str) -> dict[str, float]:
@@ -274,7 +261,8 @@ class Training:
             )
         self.model.load_state_dict(self.selection.state)
         self.view.forget_embeddings()
-        test = self.evaluate(self.test, "test")
+        ranks = self.ranks(self.test)
+        test = {f"test_{key}": value for key, value in rank_metrics(ranks).items()}
         if self.audit is not None:
             test |= self.audit.report(self._audit_test)
         return RunOutcome(
@@ -288,6 +276,7 @@ class Training:
             peak_memory_mb=self.peak_memory_mb(),
             device=str(self.device),
             resumed_epoch=self.resumed_epoch,
+            test_ranks=rank_table(self.test, ranks, self.kg),
         )
 
 

@@ -1,3 +1,4 @@
+import pandas as pd
 import pytest
 import torch
 from click.testing import CliRunner
@@ -7,6 +8,7 @@ from mmea_bench.cli import cli
 from mmea_bench.components import Loss
 from mmea_bench.hookspecs import hookimpl
 from mmea_bench.methods import ComponentSpec, Method
+from mmea_bench.recorder import TEST_RANKS_ARTIFACT
 from mmea_bench.tracking.mlflow_tracker import MlflowTracker
 from tests.conftest import TINY_SPEC, recorded_runs
 from tests.example_plugins import DegreePlugin
@@ -16,7 +18,9 @@ def invoke(*args):
     return CliRunner().invoke(cli, [str(arg) for arg in args])
 
 
-def test_a_sweep_of_two_methods_and_two_ratios_is_recorded_in_mlflow(register_plugin, tracking_uri, experiment):
+def test_a_sweep_of_two_methods_and_two_ratios_is_recorded_in_mlflow(
+    register_plugin, tracking_uri, experiment, tmp_path
+):
     register_plugin(DegreePlugin(), "degree-plugin")
     result = invoke(
         "run",
@@ -55,7 +59,11 @@ def test_a_sweep_of_two_methods_and_two_ratios_is_recorded_in_mlflow(register_pl
     assert [point.step for point in history] == [20]  # gcn-align checks every 20 epochs
     assert {"wall_seconds", "peak_memory_mb", "best_epoch"} <= set(run.data.metrics)
     artifacts = [item.path for item in tracker.client.list_artifacts(run.info.run_id)]
-    assert "config.json" in artifacts
+    assert "config.json" in artifacts and TEST_RANKS_ARTIFACT in artifacts
+    ranks = pd.read_csv(tracker.client.download_artifacts(run.info.run_id, TEST_RANKS_ARTIFACT, str(tmp_path)))
+    assert list(ranks.columns) == ["left", "right", "cosine_l2r", "csls_l2r", "cosine_r2l", "csls_r2l"]
+    hits = ((ranks["csls_l2r"] <= 1).mean() + (ranks["csls_r2l"] <= 1).mean()) / 2
+    assert hits == pytest.approx(run.data.metrics["test_csls_hits_at_1"])
     parent = tracker.client.get_run(run.data.tags["mlflow.parentRunId"])
     assert parent.info.status == "FINISHED" and parent.data.tags["mmea_bench.kind"] == "sweep"
 

@@ -13,7 +13,7 @@ import torch
 from mmea_bench.checkpoints import Checkpointing
 from mmea_bench.data import split_links
 from mmea_bench.data.synthetic import generate_synthetic
-from mmea_bench.evaluation import evaluate_links, mutual_nearest_pairs
+from mmea_bench.evaluation import link_ranks, mutual_nearest_pairs, rank_metrics
 from mmea_bench.features.text import DEFAULT_TEXT_PACKAGE
 from mmea_bench.methods import configure, get_method
 from mmea_bench.observer import Observer
@@ -45,8 +45,8 @@ def test_evaluation_and_mutual_neighbours_agree_with_the_cpu():
     generator = torch.Generator().manual_seed(0)
     embeddings = torch.nn.functional.normalize(torch.randn(900, 64, generator=generator), dim=1)
     links = torch.stack([torch.arange(0, 300), torch.arange(400, 700)], dim=1)
-    on_cpu = evaluate_links(embeddings, links, (400, 500))
-    on_gpu = evaluate_links(embeddings.cuda(), links.cuda(), (400, 500))
+    on_cpu = rank_metrics(link_ranks(embeddings, links, (400, 500)))
+    on_gpu = rank_metrics(link_ranks(embeddings.cuda(), links.cuda(), (400, 500)))
     assert on_gpu == pytest.approx(on_cpu, abs=1e-6)
     left, right = embeddings[:400], embeddings[400:]
     assert torch.equal(mutual_nearest_pairs(left.cuda(), right.cuda()).cpu(), mutual_nearest_pairs(left, right))

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from mmea_bench.evaluation import evaluate_links, gold_ranks, mutual_nearest_pairs, ranking_metrics
+from mmea_bench.evaluation import gold_ranks, link_ranks, mutual_nearest_pairs, rank_metrics, ranking_metrics
 
 
 def test_ranks_on_a_hand_made_example():
@@ -17,7 +17,7 @@ def test_a_tie_costs_half_a_place_and_a_collapsed_model_ranks_gold_in_the_middle
     assert gold_ranks(queries, candidates, torch.tensor([1]))[0].tolist() == [1.5]
     collapsed = torch.ones(10, 4)
     links = torch.stack([torch.arange(5), torch.arange(5, 10)], dim=1)
-    metrics = evaluate_links(collapsed, links, (5, 5), csls_k=3)
+    metrics = rank_metrics(link_ranks(collapsed, links, (5, 5), csls_k=3))
     assert metrics["csls_hits_at_1"] == 0.0 and metrics["cosine_mr"] == 3.0
 
 
@@ -63,8 +63,8 @@ def test_chunked_and_unchunked_agree(csls_k, candidates):
     torch.manual_seed(0)
     embeddings = torch.randn(300, 16)
     links = torch.stack([torch.arange(0, 100), torch.arange(150, 250)], dim=1)
-    whole = evaluate_links(embeddings, links, (150, 150), csls_k, candidates, memory_budget=2**30)
-    chunked = evaluate_links(embeddings, links, (150, 150), csls_k, candidates, memory_budget=4 * 150 * 7)
+    whole = rank_metrics(link_ranks(embeddings, links, (150, 150), csls_k, candidates, memory_budget=2**30))
+    chunked = rank_metrics(link_ranks(embeddings, links, (150, 150), csls_k, candidates, memory_budget=4 * 150 * 7))
     assert whole == pytest.approx(chunked)
     assert set(whole) >= {"cosine_l2r_hits_at_1", "cosine_r2l_mrr", "cosine_mr"}
 
@@ -73,7 +73,7 @@ def test_identical_embeddings_score_perfectly():
     embeddings = torch.randn(40, 8)
     embeddings[20:] = embeddings[:20]
     links = torch.stack([torch.arange(20), torch.arange(20, 40)], dim=1)
-    metrics = evaluate_links(embeddings, links, (20, 20), csls_k=3)
+    metrics = rank_metrics(link_ranks(embeddings, links, (20, 20), csls_k=3))
     assert metrics["csls_hits_at_1"] == 1.0 and metrics["cosine_mr"] == 1.0
 
 

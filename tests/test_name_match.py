@@ -9,7 +9,7 @@ from mmea_bench.components import BuildContext
 from mmea_bench.components.encoders import CharacterBigramEncoder, name_encoder
 from mmea_bench.data import split_links
 from mmea_bench.errors import UserError
-from mmea_bench.evaluation import evaluate_links
+from mmea_bench.evaluation import link_ranks, rank_metrics
 from mmea_bench.methods import configure, get_method
 from mmea_bench.runner import train
 from tests.conftest import TINY_SPEC
@@ -36,7 +36,7 @@ def test_name_match_ranks_by_the_names_alone_without_training(tiny_kg):
     split = split_links(tiny_kg.links, 0.3, 0.1, 0)
     outcome = train(config, tiny_kg, split, seed=0, device="cpu")
     names = nn.functional.normalize(tiny_kg.graphs().features["name"].float(), dim=1)
-    expected = evaluate_links(names, split.test, tiny_kg.num_entities, csls_k=3)
+    expected = rank_metrics(link_ranks(names, split.test, tiny_kg.num_entities, csls_k=3))
     assert outcome.epochs_trained == 0 and outcome.best_epoch == 0
     assert outcome.test == pytest.approx({f"test_{key}": value for key, value in expected.items()})
     assert 0 < outcome.test["test_csls_hits_at_1"] < 1 and "valid_csls_mrr" in outcome.best_valid
@@ -48,7 +48,7 @@ def test_the_character_variant_ranks_by_bigram_counts(tiny_kg):
     outcome = train(config, tiny_kg, split, seed=0, device="cpu")
     bigrams = CharacterBigramEncoder(BuildContext(tiny_kg.graphs()), dim=0)()
     joint = nn.functional.normalize(bigrams, dim=1)  # as the fusion does: the same bits, so ties rank the same
-    expected = evaluate_links(joint, split.test, tiny_kg.num_entities, csls_k=3)
+    expected = rank_metrics(link_ranks(joint, split.test, tiny_kg.num_entities, csls_k=3))
     assert outcome.test == pytest.approx({f"test_{key}": value for key, value in expected.items()})
 
 

@@ -1,3 +1,4 @@
+import dataclasses
 import json
 import logging
 import runpy
@@ -45,6 +46,20 @@ def test_the_checkpoint_is_chosen_on_validation_and_test_is_evaluated_once(tiny_
     assert outcome.best_valid["valid_csls_mrr"] == max(checks.values())
     assert not any(key.startswith("test_") for _, metrics in recorder.metrics for key in metrics)
     assert outcome.test["test_csls_hits_at_1"] > 0.1
+
+
+def test_the_outcome_ranks_every_test_link_as_its_metrics_count_them(tiny_kg):
+    outcome, _ = run_tiny(tiny_kg, {"epochs": "10", "check_every": "5"})
+    test = split_links(tiny_kg.links, 0.3, 0.1, 0).test
+    table = outcome.test_ranks
+    assert table["left"] == test[:, 0].tolist() and table["right"] == (test[:, 1] - tiny_kg.num_entities[0]).tolist()
+    for scorer, direction in [("csls", "l2r"), ("cosine", "r2l")]:
+        ranks = torch.tensor(table[f"{scorer}_{direction}"])
+        assert len(ranks) == len(test) and ranks.min() >= 1
+        assert float((1 / ranks).mean()) == pytest.approx(outcome.test[f"test_{scorer}_{direction}_mrr"])
+    named = dataclasses.replace(tiny_kg, entity_uris=[f"e{i}" for i in range(tiny_kg.num_entity_total)])
+    outcome, _ = run_tiny(named, {"epochs": "2", "check_every": "2"})
+    assert outcome.test_ranks["right"][0] == f"e{int(test[0, 1])}"
 
 
 def test_patience_stops_training_early(tiny_kg):

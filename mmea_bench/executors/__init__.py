@@ -18,8 +18,9 @@ from mmea_bench.data.loading import DatasetSpec, load_dataset
 from mmea_bench.hookspecs import hookimpl
 from mmea_bench.methods import MethodConfig
 from mmea_bench.observer import Observer
+from mmea_bench.outcome import RunOutcome
 from mmea_bench.plugins import PluginManager, plugin_manager
-from mmea_bench.runner import RunOutcome, train
+from mmea_bench.runner import train
 
 POLL_SECONDS = 0.2
 """How often an executor whose cells train elsewhere looks for their events."""

@@ -88,6 +88,9 @@ class Tracker(Protocol):
     def log_dict(self, run_id: str, data: dict, path: str) -> None:
         """Store ``data`` as a JSON artefact at ``path``."""
 
+    def log_text(self, run_id: str, text: str, path: str) -> None:
+        """Store ``text`` as an artefact at ``path``."""
+
     def log_artifact(self, run_id: str, local_path: str | Path, folder: str | None = None) -> None: ...
 
     def end_run(self, run_id: str, status: str = "FINISHED") -> None:

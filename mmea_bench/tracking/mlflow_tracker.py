@@ -134,6 +134,10 @@ class MlflowTracker:
         self.client.log_dict(run_id, data, path)
 
     @interrupts_deferred()
+    def log_text(self, run_id: str, text: str, path: str) -> None:
+        self.client.log_text(run_id, text, path)
+
+    @interrupts_deferred()
     def log_artifact(self, run_id: str, local_path: str | Path, folder: str | None = None) -> None:
         self.client.log_artifact(run_id, str(local_path), folder)
 
