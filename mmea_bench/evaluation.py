@@ -79,12 +79,13 @@ def _midranks(scores: Tensor, gold: Tensor) -> Tensor:
     With S the row's sum of sign(score - gold score) over its M columns, #better - #worse = S and #better + #worse +
     #tied = M, so #better + 1 + (#tied - 1) / 2 = (M + 1 + S) / 2. A difference of two floats is zero only when they
     are equal, so ties are exact; the sum is exact in float32 (8x faster than float64 on CPU) below 2**24 columns.
-    A NaN score (a diverged model) makes its row's rank NaN.
+    A NaN gold score (a diverged model) makes its row's rank NaN (``sign`` alone would rank it in the middle).
     """
     gold_scores = scores.gather(1, gold)
     exact = torch.float32 if scores.shape[1] < 2**24 else torch.float64
     signs = scores.sub_(gold_scores).sign_().sum(1, dtype=exact)
-    return (scores.shape[1] + 1 + signs.double()) / 2
+    ranks = (scores.shape[1] + 1 + signs.double()) / 2
+    return ranks.masked_fill_(gold_scores.squeeze(1).isnan(), torch.nan)
 
 
 def ranking_metrics(ranks: Tensor) -> dict[str, float]:

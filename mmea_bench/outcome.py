@@ -22,6 +22,8 @@ class RunOutcome:
     device: str
     resumed_epoch: int = 0
     """The epoch of the checkpoint it went on from (0: trained from the start)."""
+    diverged_epoch: int = 0
+    """The check at which validation scores turned NaN and training stopped (0: it did not diverge)."""
     test_ranks: dict[str, list] = field(default_factory=dict)
     """Columns of one row per test link: its entities (``left``, ``right``: as the dataset's files name them, else
     their ids within each KG) and the rank of the counterpart by each ``{scorer}_{direction}``."""

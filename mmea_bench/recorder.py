@@ -160,7 +160,8 @@ def _record_outcome(tracker: Tracker, run_id: str, outcome: RunOutcome) -> None:
     tracker.log_metrics(run_id, summary)
     modalities = {"modalities": ",".join(outcome.modalities), "skipped_modalities": ",".join(outcome.skipped)}
     resumed = {"resumed_from_epoch": str(outcome.resumed_epoch)} if outcome.resumed_epoch else {}
-    tracker.set_tags(run_id, modalities | {"device": outcome.device} | resumed)
+    diverged = {"diverged_at_epoch": str(outcome.diverged_epoch)} if outcome.diverged_epoch else {}
+    tracker.set_tags(run_id, modalities | {"device": outcome.device} | resumed | diverged)
     if outcome.test_ranks:
         tracker.log_text(run_id, _csv(outcome.test_ranks), TEST_RANKS_ARTIFACT)
 

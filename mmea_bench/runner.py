@@ -259,6 +259,11 @@ class Training:
                 self.config.method,
                 epochs_trained,
             )
+        if diverged := self.selection.diverged:
+            what = f"{self.config.method}: training diverged (NaN validation scores at epoch {diverged})"
+            if not self.selection.state:
+                raise UserError(f"{what} before any check chose a checkpoint; a lower --set lr may train")
+            logger.warning("%s: stopped there; the run reports the checkpoint chosen before", what)
         self.model.load_state_dict(self.selection.state)
         self.view.forget_embeddings()
         ranks = self.ranks(self.test)
@@ -276,6 +281,7 @@ class Training:
             peak_memory_mb=self.peak_memory_mb(),
             device=str(self.device),
             resumed_epoch=self.resumed_epoch,
+            diverged_epoch=self.selection.diverged,
             test_ranks=rank_table(self.test, ranks, self.kg),
         )
 

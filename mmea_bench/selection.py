@@ -2,6 +2,7 @@
 what choosing on the test links would have reported instead (for the protocol table, never for selection)."""
 
 import copy
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -23,6 +24,8 @@ class Selection:
     metrics: dict[str, float] = field(default_factory=dict)
     epoch: int = 0
     stale: int = 0
+    diverged: int = 0
+    """The epoch of the check whose score was NaN (0: none): the model's weights are NaN from there on."""
 
     @classmethod
     def of(cls, settings: TrainingConfig) -> "Selection":
@@ -30,8 +33,12 @@ class Selection:
         return cls(f"valid_{scorer}_{settings.select_metric}", settings.select_metric == "mr", settings.patience)
 
     def update(self, metrics: dict[str, float], epoch: int, model: torch.nn.Module) -> bool:
-        """Record a check; True when training should stop (``patience`` checks without improvement)."""
+        """Record a check; True when training should stop: ``patience`` checks without improvement, or a NaN score
+        (training diverged; nothing after it can be chosen)."""
         score = metrics[self.key]
+        if math.isnan(score):
+            self.diverged = epoch
+            return True
         if _improves(score, self.score, self.lower_is_better):
             self.score, self.epoch, self.metrics, self.stale = score, epoch, metrics, 0
             self.state = copy.deepcopy(model.state_dict())

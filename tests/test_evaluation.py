@@ -1,3 +1,5 @@
+import math
+
 import pytest
 import torch
 
@@ -92,3 +94,13 @@ def test_mutual_nearest_pairs_in_chunks_match_the_full_similarity_matrix():
     expected = [(i, int(j)) for i, j in enumerate(left_to_right) if right_to_left[j] == i]
     pairs = mutual_nearest_pairs(left, right, memory_budget=4 * 29 * 5)
     assert len(expected) > 3 and sorted(map(tuple, pairs.tolist())) == expected
+
+
+def test_a_diverged_model_ranks_nothing():
+    """NaN embeddings give NaN ranks and MRR (not the middle rank a sign of NaN would give)."""
+    embeddings = torch.randn(20, 4)
+    embeddings[:10] = torch.nan
+    links = torch.stack([torch.arange(10), torch.arange(10, 20)], dim=1)
+    ranks = link_ranks(embeddings, links, (10, 10), csls_k=3)
+    assert all(found.isnan().all() for found in ranks.values())
+    assert math.isnan(rank_metrics(ranks)["csls_mrr"]) and rank_metrics(ranks)["csls_hits_at_1"] == 0

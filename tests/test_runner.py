@@ -11,6 +11,7 @@ from mmea_bench.checkpoints import Checkpointing
 from mmea_bench.components.base import Batch, RowGather
 from mmea_bench.data import split_links
 from mmea_bench.data.loading import DatasetSpec, load_dataset
+from mmea_bench.errors import UserError
 from mmea_bench.methods import configure, get_method
 from mmea_bench.observer import Observer
 from mmea_bench.runner import Training, train
@@ -26,8 +27,8 @@ class Recorder(Observer):
         self.metrics.append((step, metrics))
 
 
-def run_tiny(kg, settings, seed=0, without=()):
-    config = configure(get_method("gcn-align"), settings, without)
+def run_tiny(kg, settings, seed=0, without=(), method="gcn-align"):
+    config = configure(get_method(method), settings, without)
     recorder = Recorder()
     outcome = train(config, kg, split_links(kg.links, 0.3, 0.1, seed), seed=seed, device="cpu", observer=recorder)
     return outcome, recorder
@@ -60,6 +61,19 @@ def test_the_outcome_ranks_every_test_link_as_its_metrics_count_them(tiny_kg):
     named = dataclasses.replace(tiny_kg, entity_uris=[f"e{i}" for i in range(tiny_kg.num_entity_total)])
     outcome, _ = run_tiny(named, {"epochs": "2", "check_every": "2"})
     assert outcome.test_ranks["right"][0] == f"e{int(test[0, 1])}"
+
+
+def test_a_diverged_run_stops_and_reports_the_checkpoint_chosen_before(tiny_kg, caplog):
+    """MCLEA's learning rate multiplied by 1e11 from epoch 6 (``lr_drop`` divides it): NaN weights by the check at 8."""
+    config = configure(get_method("mclea"), {"epochs": "12", "check_every": "2", "lr_drop": "1e-11"})
+    recorder = Recorder()
+    outcome = train(config, tiny_kg, split_links(tiny_kg.links, 0.3, 0.1, 0), device="cpu", observer=recorder)
+    checks = [step for step, metrics in recorder.metrics if "valid_csls_mrr" in metrics]
+    assert checks == [2, 4, 6, 8] and outcome.diverged_epoch == 8 and outcome.epochs_trained == 8
+    assert outcome.best_epoch in (2, 4, 6) and outcome.test["test_csls_hits_at_1"] > 0.05
+    assert "training diverged (NaN validation scores at epoch 8)" in caplog.text
+    with pytest.raises(UserError, match="epoch 2\\) before any check chose a checkpoint"):
+        run_tiny(tiny_kg, {"epochs": "4", "check_every": "2", "lr": "1e30"}, method="mclea")
 
 
 def test_patience_stops_training_early(tiny_kg):
