@@ -38,6 +38,10 @@ def _summed(value: Tensor | dict[str, Tensor]) -> Tensor:
     return sum(value.values()) if isinstance(value, dict) else value
 
 
+def _prefixed(metrics: dict[str, float], prefix: str) -> dict[str, float]:
+    return {f"{prefix}_{key}" if prefix else key: value for key, value in metrics.items()}
+
+
 def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed)
@@ -188,8 +192,7 @@ class Training:
 
     def evaluate(self, links: Tensor, prefix: str = "", candidates: str | None = None) -> dict[str, float]:
         """Metrics of ``links`` (see :meth:`ranks`), their keys prefixed ``{prefix}_``."""
-        metrics = rank_metrics(self.ranks(links, candidates))
-        return {f"{prefix}_{key}" if prefix else key: value for key, value in metrics.items()}
+        return _prefixed(rank_metrics(self.ranks(links, candidates)), prefix)
 
     def _audit_test(self, candidates: str) -> dict[str, float]:
         return self.evaluate(self.test, candidates=candidates)
@@ -267,7 +270,7 @@ class Training:
         self.model.load_state_dict(self.selection.state)
         self.view.forget_embeddings()
         ranks = self.ranks(self.test)
-        test = {f"test_{key}": value for key, value in rank_metrics(ranks).items()}
+        test = _prefixed(rank_metrics(ranks), "test")
         if self.audit is not None:
             test |= self.audit.report(self._audit_test)
         return RunOutcome(

@@ -9,6 +9,7 @@ from typing import Any
 
 import torch
 
+from mmea_bench.checkpoints import as_floats
 from mmea_bench.methods import TrainingConfig
 
 
@@ -48,7 +49,7 @@ class Selection:
 
     def training_state(self) -> dict[str, Any]:
         """The best checkpoint so far and the count towards early stopping, for a run's checkpoint."""
-        metrics = {key: float(value) for key, value in self.metrics.items()}
+        metrics = as_floats(self.metrics)
         return {"score": self.score, "state": self.state, "metrics": metrics, "epoch": self.epoch, "stale": self.stale}
 
     def restore_training_state(self, state: dict[str, Any]) -> None:
