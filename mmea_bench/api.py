@@ -68,13 +68,15 @@ def leaderboard(
     command: str | None = None,
     protocol: bool = False,
     include: Sequence[Path] = (),
+    notes: Sequence[str] = (),
 ) -> Publication:
     """The leaderboard of an experiment's finished runs (or of one sweep's), written with its plots and its runs'
     records to ``folder`` (none: MLflow only) and logged to the latest sweep's parent run. It is headed by the
     ``mmea-bench run`` commands of the sweeps it covers, then ``command`` (default: the ``mmea-bench leaderboard``
     command that makes it again). ``include``: run-record files an earlier leaderboard wrote, whose runs join the
     store's (without them the store must hold the experiment; with them it need not exist). ``protocol``: instead,
-    the protocol table of the runs made with ``audit_test_selection`` (``<experiment>-protocol``, no plots)."""
+    the protocol table of the runs made with ``audit_test_selection`` (``<experiment>-protocol``, no plots).
+    ``notes``: comment lines above the commands (one per line of a note)."""
     check_choices(metrics, scorers, formats)
     earlier = read_records(include)
     store = _run_store(tracking_uri, experiment, optional=bool(include))
@@ -97,8 +99,10 @@ def leaderboard(
     stem = file_stem(experiment)
     if protocol:
         board = build_protocol_board(frame, title, commands, scorers[0])
+        board.notes = list(notes)
         return publish(board, source, frame, f"{stem}-protocol", folder=folder, formats=formats, plots=False)
     board = build_leaderboard(frame, title, commands, metrics, scorers)
+    board.notes = list(notes)
     return publish(board, source, frame, stem, folder=folder, formats=formats, plots=plots, scorer=scorers[0],
                    records=stem)  # fmt: skip
 

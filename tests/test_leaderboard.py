@@ -208,6 +208,25 @@ def test_every_format_is_written_with_its_command_and_logged_to_the_latest_sweep
     assert f"Logged the leaderboard to sweep run {latest}" in result.output
 
 
+def test_notes_head_every_format_above_the_commands_and_stay_out_of_its_command(sweeps, tmp_path, tracking_uri):
+    formats = ("--format", "markdown", "--format", "csv", "--format", "html", "--format", "latex", "--no-plots")
+    notes = ("--note", "with MMEA_BENCH_DATA=../shared/data", "--note", "gcn-align's sweep\nstopped for time")
+    result = invoke("leaderboard", "--experiment", EXPERIMENT, "--tracking-uri", tracking_uri, "--output", tmp_path,
+                    *formats, *notes)  # fmt: skip
+    assert result.exit_code == 0, result.output
+    comments = ["with MMEA_BENCH_DATA=../shared/data", "gcn-align's sweep", "stopped for time"]
+    command = f"{LEADERBOARD_COMMAND} {shlex.join(formats)}"
+    stem = tmp_path / EXPERIMENT
+    header = stem.with_suffix(".md").read_text().split("```")[1].strip().splitlines()[1:]  # after "bash"
+    assert header[:4] == [*(f"# {line}" for line in comments), RUN_COMMAND] and header[-1] == command
+    assert stem.with_suffix(".csv").read_text().splitlines()[:4] == [f"# {line}" for line in [*comments, RUN_COMMAND]]
+    assert stem.with_suffix(".tex").read_text().splitlines()[:4] == [f"% {line}" for line in [*comments, RUN_COMMAND]]
+    page = stem.with_suffix(".html").read_text()
+    assert "<pre><code># with MMEA_BENCH_DATA=../shared/data\n# gcn-align&#x27;s sweep\n# stopped for time\n" in page
+    assert all("--note" not in path.read_text() for path in stem.parent.glob(f"{EXPERIMENT}.*"))
+    assert result.output.index("# stopped for time") < result.output.index(RUN_COMMAND)
+
+
 def test_plots_are_valid_images_written_beside_the_leaderboard(sweeps, tmp_path, tracking_uri):
     result = invoke("leaderboard", "--experiment", EXPERIMENT, "--tracking-uri", tracking_uri, "--output", tmp_path)
     assert result.exit_code == 0, result.output

@@ -19,8 +19,8 @@ def print_leaderboard(publication, tables: str = "compact") -> None:
     """Print a leaderboard headed by its commands: one table of Hits@1, Hits@10 and MRR by the selection scorer
     (``tables="all"``: every section), each column's best cell in bold, the runs left out below, and where it went."""
     board = publication.board
-    for command in board.commands:
-        console.print(Text(command, "dim"), soft_wrap=True)
+    for line in board.heading("#"):
+        console.print(Text(line, "dim"), soft_wrap=True)
     console.print(Text.assemble((board.title, "bold"), f": {board.caption}"))
     if tables == "all":
         for section in board.sections:
@@ -59,16 +59,17 @@ def _table(board, sections, title: str) -> Table:
 TABLES = click.Choice(["compact", "all"])
 
 
-LOCAL_OPTIONS = ("tracking_uri", "output")
-"""Options naming places on this machine: left out of the command a leaderboard is headed by."""
+UNREPEATED_OPTIONS = ("tracking_uri", "output", "notes")
+"""Options left out of the command a leaderboard is headed by: places on this machine, and the notes it shows above
+the commands already."""
 
 
 def _given_options(ctx: click.Context, always: dict[str, str]) -> str:
-    """This invocation as a command line: the options given (in declaration order, but for the local ones) and
+    """This invocation as a command line: the options given (in declaration order, but for the unrepeated ones) and
     ``always``'s values."""
     words = ["mmea-bench", ctx.info_name]
     for param in ctx.command.params:
-        if param.name in LOCAL_OPTIONS:
+        if param.name in UNREPEATED_OPTIONS:
             continue
         value = always.get(param.name, ctx.params[param.name])
         if param.name not in always and ctx.get_parameter_source(param.name) in (None, ParameterSource.DEFAULT):
@@ -121,10 +122,17 @@ def _given_options(ctx: click.Context, always: dict[str, str]) -> str:
     help="Runs recorded in an <experiment>-runs.jsonl an earlier leaderboard wrote (from another store or machine) "
     "join the store's; the store need not exist then. Repeat for several.",
 )
+@click.option(
+    "--note",
+    "notes",
+    multiple=True,
+    help="A comment line above the commands (where the data came from, runs stopped for time); repeat for several. "
+    "Not repeated in the leaderboard command the table is headed by.",
+)
 @click.option("--tracking-uri", help="MLflow tracking URI [default: $MLFLOW_TRACKING_URI or ./mlflow.db].")
 @click.pass_context
 def leaderboard(
-    ctx, experiment, sweep, metrics, scorers, formats, output, plots, tables, protocol, include, tracking_uri
+    ctx, experiment, sweep, metrics, scorers, formats, output, plots, tables, protocol, include, notes, tracking_uri
 ):
     """Tabulate finished runs: rows = methods, columns = dataset x seed ratio, cells = mean ± std over seeds.
 
@@ -138,7 +146,7 @@ def leaderboard(
     uri = tracking_uri or default_tracking_uri()
     command = _given_options(ctx, {"experiment": experiment})
     options = {"metrics": metrics, "scorers": scorers, "folder": output, "formats": formats, "plots": plots,
-               "protocol": protocol, "include": include}  # fmt: skip
+               "protocol": protocol, "include": include, "notes": notes}  # fmt: skip
     print_leaderboard(api.leaderboard(experiment, uri, sweep, command=command, **options), tables)
 
 

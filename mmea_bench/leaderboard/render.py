@@ -17,8 +17,8 @@ FORMATS = {"markdown": ".md", "csv": ".csv", "html": ".html", "latex": ".tex"}
 
 
 def to_markdown(board: Leaderboard) -> str:
-    """Markdown: a title, the commands in a code block, one table per section, the footnote, the plots."""
-    lines = [f"# Leaderboard: {_markdown_escape(board.title)}", "", "```bash", *board.commands, "```", ""]
+    """Markdown: a title, the notes and commands in a code block, one table per section, the footnote, the plots."""
+    lines = [f"# Leaderboard: {_markdown_escape(board.title)}", "", "```bash", *board.heading("#"), "```", ""]
     lines += [board.caption, ""]
     for section in board.sections:
         lines += [f"## {section.title}", "", "| method | " + " | ".join(board.column_labels()) + " |"]
@@ -37,9 +37,10 @@ def to_markdown(board: Leaderboard) -> str:
 
 
 def to_csv(board: Leaderboard) -> str:
-    """CSV of numbers: ``#`` comment lines with the commands, then per section and method the mean, std and seeds."""
+    """CSV of numbers: ``#`` comment lines with the notes and commands, then per section and method the mean, std
+    and seeds."""
     buffer = io.StringIO()
-    buffer.writelines(f"# {command}\n" for command in board.commands)
+    buffer.writelines(f"{line}\n" for line in board.heading("#", comment_commands=True))
     writer = csv.writer(buffer, lineterminator="\n")
     statistics = ("mean", "std", "seeds")
     writer.writerow(["metric", "method", *(f"{label} {s}" for label in board.column_labels() for s in statistics)])
@@ -62,7 +63,7 @@ def to_html(board: Leaderboard) -> str:
         "<style>table{border-collapse:collapse;margin-bottom:1em}th,td{padding:2px 10px;text-align:right}"
         "th:first-child,td:first-child{text-align:left}thead{border-bottom:1px solid}</style></head><body>",
         f"<h1>Leaderboard: {escape(board.title)}</h1>",
-        f"<pre><code>{escape(chr(10).join(board.commands))}</code></pre>",
+        f"<pre><code>{escape(chr(10).join(board.heading('#')))}</code></pre>",
         f"<p>{escape(board.caption)}</p>",
     ]
     spans = "".join(f'<th colspan="{count}">{escape(dataset)}</th>' for dataset, count in board.dataset_spans())
@@ -89,7 +90,7 @@ def to_html(board: Leaderboard) -> str:
 
 def to_latex(board: Leaderboard) -> str:
     """LaTeX tables (booktabs): two-level column headers, ``\\pm`` spreads, the best cells in ``\\textbf``."""
-    lines = [*(f"% {command}" for command in board.commands), "% requires \\usepackage{booktabs}"]
+    lines = [*board.heading("%", comment_commands=True), "% requires \\usepackage{booktabs}"]
     lines.append(f"% {board.caption}")
     spans = " & ".join(f"\\multicolumn{{{count}}}{{c}}{{{_latex_escape(d)}}}" for d, count in board.dataset_spans())
     rules, start = [], 2

@@ -140,6 +140,14 @@ class Leaderboard:
     """(caption, file name) of plots written beside the tables."""
     selection_scorer: str = SCORERS[0]
     """The scorer the runs selected their checkpoints by (csls where their ``csls_k`` > 0)."""
+    notes: list[str] = field(default_factory=list)
+    """What the author adds above the commands: where the data came from, runs stopped for time."""
+
+    def heading(self, mark: str, comment_commands: bool = False) -> list[str]:
+        """The lines above the tables: the notes as comments starting with ``mark`` (a line each per line of a note),
+        then the commands (commented too where ``comment_commands``: in a format without code blocks)."""
+        notes = [f"{mark} {line}".rstrip() for note in self.notes for line in note.splitlines()]
+        return notes + [f"{mark} {command}" if comment_commands else command for command in self.commands]
 
     def compact(self) -> list[Section]:
         """The sections a reader looks at first: Hits@1, Hits@10 and MRR by the selection scorer."""
