@@ -65,9 +65,7 @@ def test_the_outcome_ranks_every_test_link_as_its_metrics_count_them(tiny_kg):
 
 def test_a_diverged_run_stops_and_reports_the_checkpoint_chosen_before(tiny_kg, caplog):
     """MCLEA's learning rate multiplied by 1e11 from epoch 6 (``lr_drop`` divides it): NaN weights by the check at 8."""
-    config = configure(get_method("mclea"), {"epochs": "12", "check_every": "2", "lr_drop": "1e-11"})
-    recorder = Recorder()
-    outcome = train(config, tiny_kg, split_links(tiny_kg.links, 0.3, 0.1, 0), device="cpu", observer=recorder)
+    outcome, recorder = run_tiny(tiny_kg, {"epochs": "12", "check_every": "2", "lr_drop": "1e-11"}, method="mclea")
     checks = [step for step, metrics in recorder.metrics if "valid_csls_mrr" in metrics]
     assert checks == [2, 4, 6, 8] and outcome.diverged_epoch == 8 and outcome.epochs_trained == 8
     assert outcome.best_epoch in (2, 4, 6) and outcome.test["test_csls_hits_at_1"] > 0.05
