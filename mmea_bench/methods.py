@@ -149,7 +149,6 @@ def get_method(name: str, plugins: PluginManager = plugin_manager) -> Method:
 
 def _without(method: Method, without: tuple[str, ...]) -> Method:
     trained = bool(method.losses)
-    method = copy.deepcopy(method)
     for name in without:
         if name in method.encoders:
             del method.encoders[name]
@@ -165,6 +164,16 @@ def _without(method: Method, without: tuple[str, ...]) -> Method:
     if trained and not method.losses:
         raise UserError(f"--without {', '.join(without)} leaves method '{method.name}' with no loss")
     return method
+
+
+def _removed(key: str, without: tuple[str, ...]) -> str | None:
+    """The ``--without`` part that setting ``key`` addresses, if any."""
+    parts = key.split(".")
+    if parts[0] in ("encoder", "loss") and len(parts) > 1 and parts[1] in without:
+        return parts[1]
+    if parts[0] == "pseudo_labeler":
+        return next((name for name in without if name in NO_PSEUDO_LABELS), None)
+    return None
 
 
 def _select_components(method: Method, settings: dict[str, Any], plugins: PluginManager) -> Method:
@@ -208,8 +217,14 @@ def configure(
     ``settings``, and ``--without`` ablations."""
     if profile != EQUAL_PROFILE and profile not in method.profiles:
         raise unknown_name(f"--profile of method '{method.name}'", profile, [EQUAL_PROFILE, *method.profiles])
-    settings = method.profiles.get(profile, {}) | dict(settings or {})
-    recipe = _select_components(_without(method, tuple(without)), settings, plugins)
+    profile_settings, settings = method.profiles.get(profile, {}), dict(settings or {})
+    without = tuple(without)
+    for key in settings:
+        if part := _removed(key, without):
+            raise UserError(f"--set {key}: method '{method.name}' runs --without {part}")
+    # a profile's settings for a part the user removed are moot; components are chosen before parts are removed
+    settings = {key: value for key, value in profile_settings.items() if not _removed(key, without)} | settings
+    recipe = _without(_select_components(copy.deepcopy(method), profile_settings | settings, plugins), without)
     where = f"method '{method.name}'"
     training_fields = {f.name for f in fields(TrainingConfig)}
     unknown_training = set(recipe.training) - training_fields

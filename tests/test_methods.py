@@ -39,6 +39,18 @@ def test_without_drops_modalities_and_losses():
         configure(get_method("gcn-align"), without=("attribute", "structure"))
 
 
+def test_without_applies_after_the_settings_and_the_profile():
+    config = configure(get_method("eva"), {"loss.icl": "icl"}, without=("nca",))
+    assert list(config.losses) == ["icl"]
+    published = configure(get_method("pcmea"), without=("momentum-contrast",), profile="published")
+    assert "momentum-contrast" not in published.losses and published.training.epochs == 4500
+    assert published.pseudo_labeler.params["window"] == 50
+    with pytest.raises(UserError, match="--set loss.icl.temperature: method 'mclea' runs --without icl"):
+        configure(get_method("mclea"), {"loss.icl.temperature": "0.1"}, without=("icl",))
+    with pytest.raises(UserError, match="--set pseudo_labeler.window: method 'mclea' runs --without pseudo-labels"):
+        configure(get_method("mclea"), {"pseudo_labeler.window": "3"}, without=("pseudo-labels",))
+
+
 def test_unknown_components_and_parameters_are_errors():
     with pytest.raises(UserError, match="unknown encoder 'gnc'. Did you mean 'gcn'"):
         configure(get_method("gcn-align"), {"encoder.structure": "gnc"})
