@@ -56,6 +56,10 @@ class TrainingConfig:
     """The learning rate is divided by this from ``lr_drop_at`` on (1: constant)."""
     lr_drop_at: float = 0.5
     """Where ``lr_drop`` applies, as a fraction of the epoch budget."""
+    restore_best_at_drop: bool = False
+    """Begin the second phase (at ``lr_drop_at``) from the checkpoint chosen on validation so far, not from the last
+    epoch's weights (released MEAformer and UMAEA reload their best model, chosen there on test, when iterative
+    learning begins)."""
     reset_optimizer: bool = False
     """Re-create the optimiser at every epoch from ``lr_drop_at`` on, its moment estimates lost at every step (a
     quirk of released MCLEA and PCMEA, whose AdamW updates become close to sign-SGD steps)."""

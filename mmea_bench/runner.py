@@ -126,6 +126,8 @@ class Training:
         self.model.train()
         settings = self.settings
         lr, stage = self.schedule.rate(epoch), self.schedule.stage_at(epoch)
+        if self.schedule.restores_best(epoch) and self.selection.state:
+            self.model.load_state_dict(self.selection.state)
         if self.schedule.fresh_optimizer(epoch):
             if stage is not None:
                 self._begin_stage(stage, epoch)
@@ -331,7 +333,7 @@ def train(
             if pseudo := training.pseudo_label(epoch):
                 log(pseudo, epoch)
             stop = False
-            if epoch % config.training.check_every == 0 or epoch == epochs:
+            if training.schedule.checks(epoch):
                 latest, stop = training.check(epoch, losses)
                 log(latest, epoch)
             observer.epoch_finished(epoch, epochs, latest)

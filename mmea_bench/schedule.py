@@ -1,5 +1,5 @@
-"""The optimiser, the learning rate of every epoch and when the optimiser starts afresh, from a run's training
-settings."""
+"""The optimiser, the learning rate of every epoch, when the optimiser starts afresh and when validation is checked,
+from a run's training settings."""
 
 import math
 from collections.abc import Iterable, Sequence
@@ -92,6 +92,18 @@ class LearningRateSchedule:
             return base * step / warm
         progress = (step - warm) / max(1, cycle - warm)
         return base * max(0.0, 0.5 * (1 + math.cos(math.pi * progress)))
+
+    def checks(self, epoch: int) -> bool:
+        """Whether validation is checked after ``epoch``: every ``check_every`` epochs and after the last; with
+        ``restore_best_at_drop`` also just before the second phase, which begins from the best checkpoint."""
+        settings = self.settings
+        before_drop = settings.restore_best_at_drop and epoch == self.drop_epoch - 1
+        return epoch % settings.check_every == 0 or epoch == settings.epochs or before_drop
+
+    def restores_best(self, epoch: int) -> bool:
+        """Whether ``epoch`` begins from the checkpoint chosen so far (the second phase's first, with
+        ``restore_best_at_drop``)."""
+        return self.settings.restore_best_at_drop and epoch == self.drop_epoch
 
     def fresh_optimizer(self, epoch: int) -> bool:
         """Whether the optimiser is re-created before ``epoch``'s step: at the first epoch of each stage; in the main

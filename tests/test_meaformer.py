@@ -1,7 +1,9 @@
 """MEAformer: its recipe, the modality-attention fusion against its definition, icl on the fusion's tokens, the
 cosine schedule, gradient clipping, the stricter window of its pseudo-labels, and a run end to end."""
 
+import copy
 import math
+from dataclasses import replace
 
 import pytest
 import torch
@@ -101,6 +103,11 @@ def test_the_cosine_schedule_warms_up_decays_and_restarts_with_a_fresh_optimiser
     assert rates[99] == 0 and max(rates[99:]) == pytest.approx(0.2, rel=1e-3)  # a 303-epoch cycle, 30 to warm up
     assert rates[-1] > 0.15  # a third of the way along its cycle
     assert [e for e in range(1, 201) if schedule.fresh_optimizer(e)] == [100]
+    checked = [e for e in range(1, 201) if schedule.checks(e)]
+    assert checked == list(range(10, 201, 10)) and not any(map(schedule.restores_best, range(1, 201)))
+    restoring = LearningRateSchedule(replace(settings, restore_best_at_drop=True))
+    assert [e for e in range(1, 201) if restoring.checks(e)] == sorted([*checked, 99])  # the first phase's last
+    assert [e for e in range(1, 201) if restoring.restores_best(e)] == [100]
     constant = LearningRateSchedule(TrainingConfig(epochs=10, lr=1.0, lr_drop=5.0, reset_optimizer=True))
     assert [constant.rate(e) for e in (4, 5)] == [1.0, 0.2] and constant.fresh_optimizer(10)
     with pytest.raises(UserError, match="schedule 'linear' is not one of constant, cosine"):
@@ -122,6 +129,31 @@ def test_training_follows_the_schedule_and_clips_the_gradient(tiny_kg):
     assert lr == 1.0  # a 9-epoch first cycle: epoch 1 warms up at rate 0, epoch 2 has the full rate
     clipped, _ = first_step(cosine | {"clip_grad": "1e-3"})
     assert clipped == pytest.approx(1e-3, rel=1e-4) and unclipped > 1e-2  # plain SGD: a step is lr x the gradient
+
+
+def test_the_second_phase_can_begin_from_the_checkpoint_chosen_on_validation(tiny_kg):
+    def matches_at(epochs, restore):
+        """Which weights equal the chosen checkpoint's after each of ``epochs``, where the weights moved away from
+        it after the check (at rate 0, only a restore can bring them back; the second phase begins at epoch 5)."""
+        config = configure(get_method("gcn-align"), {"epochs": "10", "lr": "0", "restore_best_at_drop": restore})
+        training = Training(config, tiny_kg, split_links(tiny_kg.links, 0.3, 0.1, 0), 0, torch.device("cpu"))
+        training.check(2, training.epoch(1) | training.epoch(2))
+        chosen = copy.deepcopy(training.selection.state)
+        with torch.no_grad():
+            for parameter in training.model.parameters():
+                parameter.add_(1.0)
+        matches = []
+        for epoch in epochs:
+            training.epoch(epoch)
+            now = training.model.state_dict()
+            matches.append([torch.equal(chosen[key], now[key]) for key in chosen])
+        return matches
+
+    before, after = matches_at((4, 5), "true")
+    assert not any(before) and all(after)
+    assert not any(sum(matches_at((4, 5), "false"), []))
+    assert configure(get_method("meaformer")).training.restore_best_at_drop
+    assert configure(get_method("umaea")).training.restore_best_at_drop
 
 
 def test_pairs_need_only_the_last_checks_of_a_window(tiny_kg):

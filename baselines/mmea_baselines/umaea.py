@@ -16,26 +16,26 @@ def umaea() -> Method:
     modality and token terms balanced by learned weights.
 
     Fidelity (released code: github.com/zjukg/UMAEA, ``run_umaea_00.sh``: iterative learning without its
-    missing-modality completion, the setting its README recommends for stability and end-to-end comparison).
-    Follows it: MEAformer's encoders (300-d, images L2-normalised, entities without an image given features drawn
-    from the known ones' statistics), its transformer fusion with a 400-unit feed-forward block (its DBP15K and
-    OpenEA scripts; its FB15K branch has none: ``--set fusion.feed_forward=0``); the global weights (one per
-    modality, a softmax) giving the joint vector used for evaluation and pseudo-labels; icl (temperature 0.1) on the
-    global and the entity-weighted joint vectors ("GMI"), on each modality with each pair weighted by the smaller of
-    its two entities' weights of that modality times the number of modalities, not detached ("ECIA"), and on each
-    output token ("IIR"), the modality and token terms sharing one uncertainty weight per modality, the three groups
-    summed as L / (2 p^2) + log(1 + p^2); AdamW at 5e-4 with weight decay 1e-4, gradient norm clipped to 1, a cosine
-    schedule with 15 % warm-up; from half the budget the learning rate / 5, a fresh AdamW, a cosine cycle three
-    times the remaining length and mutual nearest neighbours (checked every 5 epochs, accepted every 50 when found
-    at the window's last 5 checks); ``--profile published``: 500 epochs (250 + 250). Deviates: 300 epochs by default
-    (``--profile equal``); without the missing-modality completion of its other scripts (a VAE generating image
-    vectors from the other modalities, trained in a second stage with everything else frozen, then a third stage
-    tuning the fusion): that is method ``umaea-cmmi``; one learning rate and weight decay for every parameter
-    (released: no decay for biases and the global weights, 5x the rate for the loss weights); and MEAformer's other
-    deviations (its Fidelity section). The image-missing setting: ``synthetic:image_missing=R``, or
+    missing-modality completion, the setting its README recommends for stability and end-to-end comparison). Follows it:
+    MEAformer's encoders (300-d, images L2-normalised, entities without an image given features drawn from the known
+    ones' statistics), its transformer fusion with a 400-unit feed-forward block (its DBP15K and OpenEA scripts; its
+    FB15K branch has none: ``--set fusion.feed_forward=0``); the global weights (one per modality, a softmax) giving the
+    joint vector used for evaluation and pseudo-labels; icl (temperature 0.1) on the global and the entity-weighted
+    joint vectors ("GMI"), on each modality with each pair weighted by the smaller of its two entities' weights of that
+    modality times the number of modalities, not detached ("ECIA"), and on each output token ("IIR"), the modality and
+    token terms sharing one uncertainty weight per modality, the three groups summed as L / (2 p^2) + log(1 + p^2);
+    AdamW at 5e-4 with weight decay 1e-4, gradient norm clipped to 1, a cosine schedule with 15 % warm-up; from half the
+    budget, starting from the checkpoint chosen so far (released: its best on test), the learning rate / 5, a fresh
+    AdamW, a cosine cycle three times the remaining length and mutual nearest neighbours (checked every 5 epochs,
+    accepted every 50 when found at the window's last 5 checks); ``--profile published``: 500 epochs (250 + 250).
+    Deviates: 300 epochs by default (``--profile equal``); without the missing-modality completion of its other scripts
+    (a VAE generating image vectors from the other modalities, trained in a second stage with everything else frozen,
+    then a third stage tuning the fusion): that is method ``umaea-cmmi``; one learning rate and weight decay for every
+    parameter (released: no decay for biases and the global weights, 5x the rate for the loss weights); and MEAformer's
+    other deviations (its Fidelity section). The image-missing setting: ``synthetic:image_missing=R``, or
     ``DATASET:drop_images=R`` for any dataset. Reported (the README's standard results, DBP15K at 30 %, no names, no
-    iterative learning, test candidates only, selected on test; which script gave them is not said): Hits@1 0.800
-    zh-en, 0.801 ja-en, 0.818 fr-en.
+    iterative learning, test candidates only, selected on test; which script gave them is not said): Hits@1 0.800 zh-en,
+    0.801 ja-en, 0.818 fr-en.
     """
     base = meaformer.meaformer()
     icl = {"temperature": 0.1, "tokens": True, "joints": f"joint,{ENTITY_JOINT}", "confidence": True, "balance": True}
