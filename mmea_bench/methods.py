@@ -228,7 +228,7 @@ def configure(
             raise UserError(f"--set {key}: method '{method.name}' runs --without {part}")
     # a profile's settings for a part the user removed are moot; components are chosen before parts are removed
     settings = {key: value for key, value in profile_settings.items() if not _removed(key, without)} | settings
-    recipe = _without(_select_components(copy.deepcopy(method), profile_settings | settings, plugins), without)
+    recipe = _without(_select_components(copy.deepcopy(method), settings, plugins), without)
     where = f"method '{method.name}'"
     training_fields = {f.name for f in fields(TrainingConfig)}
     unknown_training = set(recipe.training) - training_fields

@@ -45,6 +45,8 @@ def test_without_applies_after_the_settings_and_the_profile():
     published = configure(get_method("pcmea"), without=("momentum-contrast",), profile="published")
     assert "momentum-contrast" not in published.losses and published.training.epochs == 4500
     assert published.pseudo_labeler.params["window"] == 50
+    completion = configure(get_method("umaea-cmmi"), without=("pseudo-labels",), profile="published")
+    assert completion.pseudo_labeler is None  # its profile's own pseudo_labeler=none is moot, not in the way
     with pytest.raises(UserError, match="--set loss.icl.temperature: method 'mclea' runs --without icl"):
         configure(get_method("mclea"), {"loss.icl.temperature": "0.1"}, without=("icl",))
     with pytest.raises(UserError, match="--set pseudo_labeler.window: method 'mclea' runs --without pseudo-labels"):
