@@ -100,10 +100,7 @@ class Training:
         return new_optimizer(self.settings.optimizer, self.trainable, lr, decay)
 
     def _begin_stage(self, stage: Stage, epoch: int) -> None:
-        """Train only the stage's parameters from here on (from the checkpoint chosen in the part of the schedule
-        just ended, where the stage asks for it); tell the component that added it."""
-        if stage.restore_best and self.selection.state and self.selection.epoch >= self.schedule.start_of(epoch - 1):
-            self.model.load_state_dict(self.selection.state)
+        """Train only the stage's parameters from here on; tell the component that added it."""
         if stage.pseudo_labels and self.assembly.pseudo_labeler is not None:
             self.assembly.pseudo_labeler.restart(epoch)
         self._enter_stage(stage)
@@ -126,8 +123,9 @@ class Training:
         self.model.train()
         settings = self.settings
         lr, stage = self.schedule.rate(epoch), self.schedule.stage_at(epoch)
-        if self.schedule.restores_best(epoch) and self.selection.state:
-            self.model.load_state_dict(self.selection.state)
+        chosen = self.selection
+        if self.schedule.restores_best(epoch) and chosen.state and chosen.epoch >= self.schedule.start_of(epoch - 1):
+            self.model.load_state_dict(chosen.state)
         if self.schedule.fresh_optimizer(epoch):
             if stage is not None:
                 self._begin_stage(stage, epoch)

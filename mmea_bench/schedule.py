@@ -94,15 +94,17 @@ class LearningRateSchedule:
         return base * max(0.0, 0.5 * (1 + math.cos(math.pi * progress)))
 
     def checks(self, epoch: int) -> bool:
-        """Whether validation is checked after ``epoch``: every ``check_every`` epochs and after the last; with
-        ``restore_best_at_drop`` also just before the second phase, which begins from the best checkpoint."""
+        """Whether validation is checked after ``epoch``: every ``check_every`` epochs, after the last, and just
+        before a phase that begins from the best checkpoint (so that it has seen the phase before it to the end)."""
         settings = self.settings
-        before_drop = settings.restore_best_at_drop and epoch == self.drop_epoch - 1
-        return epoch % settings.check_every == 0 or epoch == settings.epochs or before_drop
+        return epoch % settings.check_every == 0 or epoch == settings.epochs or self.restores_best(epoch + 1)
 
     def restores_best(self, epoch: int) -> bool:
-        """Whether ``epoch`` begins from the checkpoint chosen so far (the second phase's first, with
-        ``restore_best_at_drop``)."""
+        """Whether ``epoch`` begins from the checkpoint chosen so far where that came from the phase just ended: the
+        second phase's first with ``restore_best_at_drop``, a stage's first where the stage asks."""
+        if span := self._span(epoch):
+            start, _, stage = span
+            return stage.restore_best and epoch == start
         return self.settings.restore_best_at_drop and epoch == self.drop_epoch
 
     def fresh_optimizer(self, epoch: int) -> bool:

@@ -46,6 +46,14 @@ def test_stages_take_their_share_of_the_budget_after_the_main_schedule_each_with
     assert rates[6] == 2.0 and 0.8 * 2.0 < rates[-1] < 0.9 * 2.0
 
 
+def test_validation_is_checked_just_before_a_stage_that_begins_from_the_chosen_checkpoint():
+    stages = [Stage("a", 0.13, 1.0, 0.0, restore_best=True), Stage("b", 0.2, 1.0, 0.0)]
+    schedule = LearningRateSchedule(TrainingConfig(epochs=100, check_every=10), stages)
+    assert [(start, length) for start, length, _ in schedule.stage_starts] == [(68, 13), (81, 20)]
+    assert [e for e in range(1, 101) if schedule.restores_best(e)] == [68]
+    assert [e for e in range(1, 101) if schedule.checks(e)] == [10, 20, 30, 40, 50, 60, 67, 70, 80, 90, 100]
+
+
 def test_a_stage_trains_only_its_parameters_at_its_weight_decay_and_proposes_no_pseudo_labels(kg):
     run = training(kg, epochs=8, **ITERATIVE)
     fusion = run.model.fusion

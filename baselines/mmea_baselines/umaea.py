@@ -60,35 +60,35 @@ def umaea_cmmi() -> Method:
     images entities lack (the graph, relation and attribute encoders and the generator frozen).
 
     Fidelity (released code: github.com/zjukg/UMAEA, ``run_umaea_012.sh``, ``--adapt vae``). Follows it: the stages
-    (250, 50 and 100 epochs of 400 under ``--profile published``: 62.5 %, 12.5 % and 25 % of the budget), each with
-    a fresh AdamW and a cosine schedule with 15 % warm-up over its length, each of the two later ones from the best
+    (250, 50 and 100 epochs of 400 under ``--profile published``: 62.5 %, 12.5 % and 25 % of the budget), each with a
+    fresh AdamW and a cosine schedule with 15 % warm-up over its length, each of the two later ones from the best
     checkpoint so far where that came from the stage just ended (released: chosen on the test links, which it scores
-    every epoch; here on validation, at the checks every 10 epochs): 5e-4 / weight decay 1e-4, 4e-3 / 3, 2e-4 /
-    1e-4; the generator (input: the other modalities' vectors concatenated and L2-normalised; Linear -> 300, ReLU,
-    Linear -> 600 for the mean and log variance; decoder Linear -> 300, ReLU, Linear -> input size, ReLU; its sample
-    noise + mean x std and its evaluation vector mean x std, as released); the generated vector, unit length,
-    replacing the image encoder's output for entities without an image, before the transformer, from the second
-    stage on; in the second stage KL(softmax(image vector) || softmax(generated)) and KL(softmax(input) ||
-    softmax(reconstruction)) over the batch's entities with an image (x 6,000 each), the prior divergence over every
-    entity divided by the input size (x 3,000), MCLEA's ial from the input's batch similarities to the generated
-    vectors' (temperature 1, x 0.1 x 6,000); in both stages icl on the generated vectors, confidence-weighted by the
-    image weights. ``--profile published``: 400 epochs, no iterative learning, one cosine cycle over the first stage
-    (``run_umaea_012.sh``). ``--profile published-il`` (``run_umaea_012012.sh``): the three stages twice, 800 epochs
-    (250, 50, 100, then 250, 50, 100), no iterative learning in the first round; the second returns to the main
-    stage from the best checkpoint of the refinement just ended, with everything training, no generated vectors,
-    iterative learning (checks every 5 epochs, pairs found at a 50-epoch window's last 5 checks join the seeds),
-    1e-4 (5e-4 / 5) and a cosine cycle three times the stage's length, then the two later stages at a fifth of their
-    rates (``--set fusion.rounds=2`` in any profile). Deviates: by default the recipe keeps UMAEA's iterative
+    every epoch; here on validation, at the checks every 10 epochs and one on the last epoch before each such switch):
+    5e-4 / weight decay 1e-4, 4e-3 / 3, 2e-4 / 1e-4; the generator (input: the other modalities' vectors concatenated
+    and L2-normalised; Linear -> 300, ReLU, Linear -> 600 for the mean and log variance; decoder Linear -> 300, ReLU,
+    Linear -> input size, ReLU; its sample noise + mean x std and its evaluation vector mean x std, as released); the
+    generated vector, unit length, replacing the image encoder's output for entities without an image, before the
+    transformer, from the second stage on; in the second stage KL(softmax(image vector) || softmax(generated)) and
+    KL(softmax(input) || softmax(reconstruction)) over the batch's entities with an image (x 6,000 each), the prior
+    divergence over every entity divided by the input size (x 3,000), MCLEA's ial from the input's batch similarities to
+    the generated vectors' (temperature 1, x 0.1 x 6,000); in both stages icl on the generated vectors,
+    confidence-weighted by the image weights. ``--profile published``: 400 epochs, no iterative learning, one cosine
+    cycle over the first stage (``run_umaea_012.sh``). ``--profile published-il`` (``run_umaea_012012.sh``): the three
+    stages twice, 800 epochs (250, 50, 100, then 250, 50, 100), no iterative learning in the first round; the second
+    returns to the main stage from the best checkpoint of the refinement just ended, with everything training, no
+    generated vectors, iterative learning (checks every 5 epochs, pairs found at a 50-epoch window's last 5 checks join
+    the seeds), 1e-4 (5e-4 / 5) and a cosine cycle three times the stage's length, then the two later stages at a fifth
+    of their rates (``--set fusion.rounds=2`` in any profile). Deviates: by default the recipe keeps UMAEA's iterative
     learning in the main schedule and runs one round (its pseudo-labels stop when the stages begin, and the pairs
     accepted stay in the seeds through them); the completion terms weighted 0.5 (``loss.completion.weight``: the
-    released outer weighting, whose weights it resets to 1 at every stage and freezes in the second), while UMAEA's
-    own three groups keep their learned weights (released: reset to 1 too), and the generated vectors' icl term
-    outside the modality group; the alignment term over the batch's pairs (released: every training pair, the same
-    where they fit one batch of 3,500); the checkpoint reported is the one chosen on validation over the whole run,
-    which may come from before the stages and is then evaluated without the completion (released: the last stage's
-    best on test, else its last weights); the gradient norm clipped to 1 in every stage (released: its clipping acts
-    on a stale copy of the model after the first switch, so the two later stages run unclipped: a bug, not
-    reproduced); and UMAEA's deviations (its Fidelity section)."""
+    released outer weighting, whose weights it resets to 1 at every stage and freezes in the second), while UMAEA's own
+    three groups keep their learned weights (released: reset to 1 too), and the generated vectors' icl term outside the
+    modality group; the alignment term over the batch's pairs (released: every training pair, the same where they fit
+    one batch of 3,500); the checkpoint reported is the one chosen on validation over the whole run, which may come from
+    before the stages and is then evaluated without the completion (released: the last stage's best on test, else its
+    last weights); the gradient norm clipped to 1 in every stage (released: its clipping acts on a stale copy of the
+    model after the first switch, so the two later stages run unclipped: a bug, not reproduced); and UMAEA's deviations
+    (its Fidelity section)."""
     base = umaea()
     return replace(
         base,
