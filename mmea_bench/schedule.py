@@ -100,8 +100,9 @@ class LearningRateSchedule:
         return epoch % settings.check_every == 0 or epoch == settings.epochs or self.restores_best(epoch + 1)
 
     def restores_best(self, epoch: int) -> bool:
-        """Whether ``epoch`` begins from the checkpoint chosen so far where that came from the phase just ended: the
-        second phase's first with ``restore_best_at_drop``, a stage's first where the stage asks."""
+        """Whether ``epoch`` begins a phase that starts from the checkpoint chosen so far (the runner restores it where
+        it came from the phase just ended): the second phase's first with ``restore_best_at_drop``, a stage's first
+        where the stage asks."""
         if span := self._span(epoch):
             start, _, stage = span
             return stage.restore_best and epoch == start
