@@ -20,7 +20,7 @@ from mmea_bench.data.loading import DatasetSpec, load_dataset
 from mmea_bench.errors import UserError
 from mmea_bench.features.compute import CachedFeatures, embed_images, embed_texts
 from mmea_bench.leaderboard.protocol import build_protocol_board
-from mmea_bench.leaderboard.publish import Publication, RunSource, file_stem, publish
+from mmea_bench.leaderboard.publish import Publication, RunSource, file_stem, latest_sweep, publish
 from mmea_bench.leaderboard.records import Histories, RunRecords, concatenate, merge_runs, read_records
 from mmea_bench.leaderboard.table import Leaderboard, build_leaderboard, check_choices
 from mmea_bench.methods import Method, configure, get_method
@@ -71,7 +71,7 @@ def leaderboard(
     notes: Sequence[str] = (),
 ) -> Publication:
     """The leaderboard of an experiment's finished runs (or of one sweep's), written with its plots and its runs'
-    records to ``folder`` (none: MLflow only) and logged to the latest sweep's parent run. It is headed by the
+    records to ``folder`` (none: MLflow only) and logged to the store's latest sweep's parent run. It is headed by the
     ``mmea-bench run`` commands of the sweeps it covers, then ``command`` (default: the ``mmea-bench leaderboard``
     command that makes it again). ``include``: run-record files an earlier leaderboard wrote, whose runs join the
     store's (without them the store must hold the experiment; with them it need not exist). ``protocol``: instead,
@@ -95,7 +95,8 @@ def leaderboard(
     known = earlier.commands | (store.sweep_commands(unknown) if store else {})
     words = ["mmea-bench", "leaderboard", "--experiment", experiment, *(["--sweep", sweep] if sweep else [])]
     commands = [*dict.fromkeys(known[found] for found in sweeps if found in known), command or shlex.join(words)]
-    source = RunSource(known, _histories(store, stored, earlier), store.tracker if store else None)
+    tracker = store.tracker if store else None
+    source = RunSource(known, _histories(store, stored, earlier), tracker, latest_sweep(stored))
     stem = file_stem(experiment)
     if protocol:
         board = build_protocol_board(frame, title, commands, scorers[0])

@@ -323,3 +323,16 @@ def test_a_file_that_is_not_run_records_is_one_line(tmp_path):
     result = invoke("leaderboard", "--include", tmp_path / "bad.jsonl", "--tracking-uri", f"sqlite:///{tmp_path}/x.db")
     assert result.exit_code == 2 and result.output.count("\n") == 1
     assert f"--include {tmp_path / 'bad.jsonl'}, line 1: not a run record (missing " in result.output
+
+
+def test_records_newer_than_the_store_leave_the_table_logged_to_the_stores_own_sweep(tmp_path):
+    older, newer = (f"sqlite:///{tmp_path / name}.db" for name in ("older", "newer"))
+    for seed, uri in enumerate((older, newer)):
+        api.run(["gcn-align"], [TINY_SPEC], [0.2], 1, first_seed=seed, epochs=10, settings={"check_every": 5},
+                tracking_uri=uri, experiment="joined")  # fmt: skip
+    records = tmp_path / "newer-board" / "joined-runs.jsonl"
+    newest = api.leaderboard("joined", newer, folder=records.parent).sweep_run_id
+    own = api.leaderboard("joined", older).sweep_run_id
+    joined = api.leaderboard("joined", older, include=[records], folder=tmp_path / "joined")
+    assert own != newest and joined.sweep_run_id == own
+    assert joined.board.sections[0].rows["gcn-align"][0].seeds == 2

@@ -137,8 +137,8 @@ def leaderboard(
     """Tabulate finished runs: rows = methods, columns = dataset x seed ratio, cells = mean ± std over seeds.
 
     Writes OUTPUT/<experiment>.<ext> per format, the plots and the runs' records (<experiment>-runs.jsonl) beside
-    it, and logs them to the latest sweep's parent run in MLflow; runs that failed or did not finish are left out
-    and counted in a footnote.
+    it, and logs them to the store's latest sweep's parent run in MLflow; runs that failed or did not finish are left
+    out and counted in a footnote.
     """
     from mmea_bench import api
     from mmea_bench.tracking import default_tracking_uri

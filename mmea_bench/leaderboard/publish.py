@@ -42,12 +42,13 @@ class Publication:
 @dataclass
 class RunSource:
     """Where a leaderboard's runs came from: their sweeps' commands, their metric histories, and the tracker of the
-    store that holds the latest (none where every run came from records)."""
+    store (none where every run came from records) with the sweep of its latest run, where the files are logged."""
 
     commands: dict[str, str]
     """Sweep (parent run id) -> its ``mmea-bench run`` command."""
     histories: Histories
     tracker: MlflowTracker | None
+    logged_sweep: str | None = None
 
 
 def publish(
@@ -63,7 +64,7 @@ def publish(
     records: str | None = None,
 ) -> Publication:
     """Write the leaderboard (and plots, and the runs' records as ``<records>-runs.jsonl``) to ``folder`` and log
-    them to the latest sweep's parent run.
+    them to the parent run of the store's latest sweep.
 
     Without a folder the files go only to MLflow. Plots: test Hits@1 against seed ratio, validation Hits@1 per
     epoch, pseudo-label precision per window (``scorer`` picks CSLS or cosine Hits@1).
@@ -78,7 +79,7 @@ def publish(
                 files.append(write_records(frame, source.commands, source.histories, path))
         except OSError as error:
             raise UserError(f"--output {target}: cannot write: {error.strerror or error}") from None
-        sweep = latest_sweep(frame) if source.tracker else None
+        sweep = source.logged_sweep if source.tracker else None
         if sweep:
             for path in files:
                 source.tracker.log_artifact(sweep, path, ARTIFACT_FOLDER)
