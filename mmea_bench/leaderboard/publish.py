@@ -48,7 +48,7 @@ class RunSource:
     """Sweep (parent run id) -> its ``mmea-bench run`` command."""
     histories: Histories
     tracker: MlflowTracker | None
-    logged_sweep: str | None = None
+    logged_sweep: str | None
 
 
 def publish(
