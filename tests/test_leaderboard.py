@@ -12,7 +12,7 @@ from PIL import Image
 
 from mmea_bench import api
 from mmea_bench.cli import cli
-from mmea_bench.leaderboard.table import build_leaderboard, caption, method_labels
+from mmea_bench.leaderboard.table import build_leaderboard, caption, method_labels, superseded
 from mmea_bench.plugins import plugin_manager
 from mmea_bench.tracking.mlflow_tracker import MlflowTracker
 from tests.conftest import TINY_SPEC, recorded_runs
@@ -128,6 +128,22 @@ def test_runs_that_did_not_finish_are_excluded_and_footnoted(sweeps):
     assert f"1 running, gcn-align on {TINY_SPEC} at r=0.5 s=7" in footnote
     gcn_align = board.sections[0].rows["gcn-align"]
     assert gcn_align[1].seeds == 2  # the run left running is not counted
+
+
+def test_a_seed_run_again_counts_once_by_its_latest_run(tmp_path):
+    store, experiment = f"sqlite:///{tmp_path / 'again.db'}", "seed-again"
+    options = {"epochs": 10, "settings": {"check_every": 5}, "tracking_uri": store, "experiment": experiment}
+    api.run(["gcn-align"], [TINY_SPEC], [0.2], 2, **options)
+    api.run(["gcn-align"], [TINY_SPEC], [0.2], 1, first_seed=1, **options)
+    frame = recorded_runs(MlflowTracker(store, experiment))
+    seed_one = frame[frame["seed"] == 1].sort_values("start_time")
+    assert list(superseded(frame)[seed_one.index]) == [True, False] and not superseded(frame)[frame["seed"] == 0].any()
+    board = api.leaderboard(experiment, store, folder=tmp_path / "board").board
+    assert board.sections[0].rows["gcn-align"][0].seeds == 2
+    assert board.footnote() == (
+        f"Excluded 1 run that did not finish or was run again: 1 superseded, gcn-align on {TINY_SPEC} at r=0.2 s=1 "
+        "(a later run of the seed counts)."
+    )
 
 
 def test_run_prints_the_sweep_leaderboard_and_logs_it_to_the_sweep(sweeps, tmp_path):

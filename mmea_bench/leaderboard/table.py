@@ -25,6 +25,8 @@ from mmea_bench.metrics import (
 )
 
 GROUP = ["method", "dataset", "ratio"]
+SUPERSEDED = "superseded"
+"""The status an excluded run is listed under when a later run of its seed counts instead."""
 SWEPT_PARAMS = {"method", "dataset", "dataset_path", "ratio", "seed", "device", "profile"}
 """Run parameters that differ across a sweep's cells by design, or (the device) do not change what is compared."""
 PROTOCOL_PARAMS = ("eval_candidates", "csls_k", "valid_fraction", "split")
@@ -83,15 +85,30 @@ def caption(frame: pd.DataFrame) -> str:
     )
 
 
+def superseded(frame: pd.DataFrame) -> pd.Series:
+    """Finished runs that a later finished run of the same row, dataset, seed ratio and seed replaces: a seed run
+    again (after a fix, or by mistake) counts once, by its latest run."""
+    finished = frame["status"] == "FINISHED"
+    keys = frame.assign(method=method_labels(frame))[finished].sort_values(["start_time", "run_id"])
+    repeated = keys.index[keys.duplicated([*GROUP, "seed"], keep="last")]
+    return pd.Series(frame.index.isin(repeated), index=frame.index)
+
+
+def counted(frame: pd.DataFrame) -> pd.Series:
+    """The runs tables and plots count: finished and not :func:`superseded`."""
+    return (frame["status"] == "FINISHED") & ~superseded(frame)
+
+
 def summarize(frame: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
-    """Mean, sample standard deviation and count over seeds of finished runs, per method, dataset and seed ratio.
+    """Mean, sample standard deviation and count over seeds of the :func:`counted` runs, per method, dataset and seed
+    ratio.
 
     Index: (method, dataset, ratio) with ablations labelled by :func:`method_labels`; columns: (column, statistic).
-    Columns no finished run has are left out.
+    Columns no counted run has are left out.
     """
-    finished = frame[frame["status"] == "FINISHED"].assign(method=method_labels(frame))
-    present = [column for column in columns if column in finished]
-    return finished.groupby(GROUP)[present].agg(["mean", "std", "count"])
+    runs = frame.assign(method=method_labels(frame))[counted(frame)]
+    present = [column for column in columns if column in runs]
+    return runs.groupby(GROUP)[present].agg(["mean", "std", "count"])
 
 
 @dataclass(frozen=True)
@@ -133,7 +150,7 @@ class Leaderboard:
     """(dataset, seed ratio) pairs, in order."""
     sections: list[Section]
     excluded_runs: int
-    """Runs that did not finish (failed, killed, still running), left out of every cell."""
+    """Runs left out of every cell: they did not finish (failed, killed, still running) or were superseded."""
     excluded: list[str]
     """One line per group of excluded runs: status, method, dataset, ratios and seeds, error."""
     figures: list[tuple[str, str]] = field(default_factory=list)
@@ -165,8 +182,10 @@ class Leaderboard:
         """The runs left out, or an empty string when every run finished."""
         if not self.excluded_runs:
             return ""
-        runs = f"{self.excluded_runs} run{'s' * (self.excluded_runs != 1)}"
-        return f"Excluded {runs} that did not finish: " + "; ".join(self.excluded) + "."
+        one = self.excluded_runs == 1
+        runs = f"{self.excluded_runs} run{'' if one else 's'}"
+        again = f" or {'was' if one else 'were'} run again" if any(SUPERSEDED in line for line in self.excluded) else ""
+        return f"Excluded {runs} that did not finish{again}: " + "; ".join(self.excluded) + "."
 
 
 def check_choices(metrics: tuple[str, ...], scorers: tuple[str, ...], formats: tuple[str, ...] = ()) -> None:
@@ -219,8 +238,8 @@ def build_leaderboard(
                 rows[method].append(None if pd.isna(mean) else Cell(mean, std, int(count), digits))
         marked = _mark_best(rows, lower_is_better(metric)) if comparable else rows
         sections.append(Section(metric_label(metric, scorer), marked, metric, scorer))
-    unfinished = int((frame["status"] != "FINISHED").sum())
-    board = Leaderboard(title, commands, caption(frame), columns, sections, unfinished, _excluded(frame))
+    left_out = int((~counted(frame)).sum())
+    board = Leaderboard(title, commands, caption(frame), columns, sections, left_out, _excluded(frame))
     board.selection_scorer = "csls" if any(float(k) > 0 for k in _values(frame["params"], "csls_k") - {None}) else (
         "cosine")  # fmt: skip
     return board
@@ -244,9 +263,10 @@ def _mark_best(rows: dict[str, list[Cell | None]], lower: bool) -> dict[str, lis
 
 def _excluded(frame: pd.DataFrame) -> list[str]:
     labelled = frame.assign(method=method_labels(frame))
-    unfinished = labelled[labelled["status"] != "FINISHED"]
+    labelled.loc[superseded(frame), ["status", "error"]] = [SUPERSEDED, "a later run of the seed counts"]
+    left_out = labelled[~counted(frame)]
     lines = []
-    for (status, method, dataset, error), group in unfinished.groupby(["status", "method", "dataset", "error"]):
+    for (status, method, dataset, error), group in left_out.groupby(["status", "method", "dataset", "error"]):
         cells = ", ".join(f"r={row.ratio:g} s={row.seed}" for row in group.sort_values(["ratio", "seed"]).itertuples())
         reason = f" ({error[:120]})" if error else ""
         lines.append(f"{len(group)} {status.lower()}, {method} on {dataset} at {cells}{reason}")
