@@ -12,7 +12,7 @@ from PIL import Image
 
 from mmea_bench import api
 from mmea_bench.cli import cli
-from mmea_bench.leaderboard.table import build_leaderboard, caption, method_labels, superseded
+from mmea_bench.leaderboard.table import build_leaderboard, caption, mark_superseded, method_labels
 from mmea_bench.plugins import plugin_manager
 from mmea_bench.tracking.mlflow_tracker import MlflowTracker
 from tests.conftest import TINY_SPEC, recorded_runs
@@ -137,7 +137,9 @@ def test_a_seed_run_again_counts_once_by_its_latest_run(tmp_path):
     api.run(["gcn-align"], [TINY_SPEC], [0.2], 1, first_seed=1, **options)
     frame = recorded_runs(MlflowTracker(store, experiment))
     seed_one = frame[frame["seed"] == 1].sort_values("start_time")
-    assert list(superseded(frame)[seed_one.index]) == [True, False] and not superseded(frame)[frame["seed"] == 0].any()
+    statuses = mark_superseded(frame)["status"]
+    assert list(statuses[seed_one.index]) == ["SUPERSEDED", "FINISHED"]
+    assert (statuses[frame["seed"] == 0] == "FINISHED").all()
     board = api.leaderboard(experiment, store, folder=tmp_path / "board").board
     assert board.sections[0].rows["gcn-align"][0].seeds == 2
     assert board.footnote() == (

@@ -16,7 +16,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
 from mmea_bench.leaderboard.publish import file_stem
-from mmea_bench.leaderboard.table import counted, method_labels, summarize
+from mmea_bench.leaderboard.table import method_labels, summarize
 from mmea_bench.metrics import metric_column, metric_label
 
 IMAGE_FORMATS = ("png", "svg")
@@ -39,18 +39,17 @@ class Plot:
 def write_plots(
     frame: pd.DataFrame, curves: pd.DataFrame, pseudo: pd.DataFrame, folder: Path, stem: str, scorer: str
 ) -> list[Plot]:
-    """Write every plot of the runs in ``frame`` that tables count (:func:`counted`) to ``folder`` as
-    ``<stem>-<kind>-<dataset>.{png,svg}``.
+    """Write every plot of the finished runs in ``frame`` to ``folder`` as ``<stem>-<kind>-<dataset>.{png,svg}``.
 
     ``curves`` and ``pseudo`` are metric histories (``run_id``, ``step``, ``value``) of validation Hits@1 and of
     pseudo-label precision; runs without history are left out of those figures.
     """
     labelled = frame.assign(label=method_labels(frame))
-    kept = labelled[counted(frame)]
-    colors = {method: f"C{index % 10}" for index, method in enumerate(sorted(kept["label"].unique()))}
+    finished = labelled[labelled["status"] == "FINISHED"]
+    colors = {method: f"C{index % 10}" for index, method in enumerate(sorted(finished["label"].unique()))}
     plots = []
-    for dataset in sorted(kept["dataset"].unique()):
-        runs = kept[kept["dataset"] == dataset]
+    for dataset in sorted(finished["dataset"].unique()):
+        runs = finished[finished["dataset"] == dataset]
         name = file_stem(dataset)
         hits = metric_label("hits_at_1", scorer)
         figure = _ratio_figure(runs, scorer, colors)
@@ -64,7 +63,7 @@ def write_plots(
         ):
             selected = runs.merge(histories, on="run_id")
             if not selected.empty:
-                figure = _curves_figure(selected, ylabel, sorted(kept["ratio"].unique()))
+                figure = _curves_figure(selected, ylabel, sorted(finished["ratio"].unique()))
                 figure.suptitle(dataset)
                 plots.append(_save(figure, folder / f"{stem}-{kind}-{name}", caption))
     return plots

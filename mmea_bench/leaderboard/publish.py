@@ -12,7 +12,7 @@ import pandas as pd
 from mmea_bench.errors import UserError
 from mmea_bench.leaderboard.records import PSEUDO_PRECISION, RECORDS_SUFFIX, Histories, write_records
 from mmea_bench.leaderboard.render import write_leaderboard
-from mmea_bench.leaderboard.table import Leaderboard, counted
+from mmea_bench.leaderboard.table import Leaderboard, mark_superseded
 from mmea_bench.metrics import SCORERS
 from mmea_bench.tracking.mlflow_tracker import MlflowTracker
 
@@ -100,13 +100,14 @@ def _render_all(
     if plots:
         from mmea_bench.leaderboard import plots as plotting  # matplotlib loads in about a second: only when plotting
 
-        kept = frame[counted(frame)]
-        ids = list(kept["run_id"])
+        marked = mark_superseded(frame)  # the runs the tables count, as build_leaderboard marks them
+        finished = marked[marked["status"] == "FINISHED"]
+        ids = list(finished["run_id"])
         curves = source.histories(ids, f"valid_{scorer}_hits_at_1")
-        has_pseudo = kept[PSEUDO_PRECISION].notna() if PSEUDO_PRECISION in kept else []
-        pseudo_ids = list(kept.loc[has_pseudo, "run_id"])
+        has_pseudo = finished[PSEUDO_PRECISION].notna() if PSEUDO_PRECISION in finished else []
+        pseudo_ids = list(finished.loc[has_pseudo, "run_id"])
         pseudo = source.histories(pseudo_ids, PSEUDO_PRECISION)
-        figures = plotting.write_plots(frame, curves, pseudo, target, stem, scorer)
+        figures = plotting.write_plots(marked, curves, pseudo, target, stem, scorer)
         board.figures = [(figure.caption, figure.paths[0].name) for figure in figures]
         files += [path for figure in figures for path in figure.paths]
     return files + write_leaderboard(board, target, stem, formats)

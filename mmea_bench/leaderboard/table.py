@@ -25,8 +25,8 @@ from mmea_bench.metrics import (
 )
 
 GROUP = ["method", "dataset", "ratio"]
-SUPERSEDED = "superseded"
-"""The status an excluded run is listed under when a later run of its seed counts instead."""
+SUPERSEDED = "SUPERSEDED"
+"""The status :func:`mark_superseded` gives a finished run that a later run of its seed replaces."""
 SWEPT_PARAMS = {"method", "dataset", "dataset_path", "ratio", "seed", "device", "profile"}
 """Run parameters that differ across a sweep's cells by design, or (the device) do not change what is compared."""
 PROTOCOL_PARAMS = ("eval_candidates", "csls_k", "valid_fraction", "split")
@@ -85,30 +85,26 @@ def caption(frame: pd.DataFrame) -> str:
     )
 
 
-def superseded(frame: pd.DataFrame) -> pd.Series:
-    """Finished runs that a later finished run of the same row, dataset, seed ratio and seed replaces: a seed run
-    again (after a fix, or by mistake) counts once, by its latest run."""
-    finished = frame["status"] == "FINISHED"
-    keys = frame.assign(method=method_labels(frame))[finished].sort_values(["start_time", "run_id"])
-    repeated = keys.index[keys.duplicated([*GROUP, "seed"], keep="last")]
-    return pd.Series(frame.index.isin(repeated), index=frame.index)
-
-
-def counted(frame: pd.DataFrame) -> pd.Series:
-    """The runs tables and plots count: finished and not :func:`superseded`."""
-    return (frame["status"] == "FINISHED") & ~superseded(frame)
+def mark_superseded(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` with each finished run that a later finished run of the same row, dataset, seed ratio and seed
+    replaces marked :data:`SUPERSEDED`: a seed run again (after a fix, or by mistake) counts once, by its latest run."""
+    keys = frame.assign(method=method_labels(frame))[frame["status"] == "FINISHED"]
+    ordered = keys.sort_values(["start_time", "run_id"])
+    repeated = ordered.index[ordered.duplicated([*GROUP, "seed"], keep="last")]
+    marked = frame.copy()
+    marked.loc[repeated, ["status", "error"]] = [SUPERSEDED, "a later run of the seed counts"]
+    return marked
 
 
 def summarize(frame: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
-    """Mean, sample standard deviation and count over seeds of the :func:`counted` runs, per method, dataset and seed
-    ratio.
+    """Mean, sample standard deviation and count over seeds of finished runs, per method, dataset and seed ratio.
 
     Index: (method, dataset, ratio) with ablations labelled by :func:`method_labels`; columns: (column, statistic).
-    Columns no counted run has are left out.
+    Columns no finished run has are left out.
     """
-    runs = frame.assign(method=method_labels(frame))[counted(frame)]
-    present = [column for column in columns if column in runs]
-    return runs.groupby(GROUP)[present].agg(["mean", "std", "count"])
+    finished = frame[frame["status"] == "FINISHED"].assign(method=method_labels(frame))
+    present = [column for column in columns if column in finished]
+    return finished.groupby(GROUP)[present].agg(["mean", "std", "count"])
 
 
 @dataclass(frozen=True)
@@ -184,7 +180,8 @@ class Leaderboard:
             return ""
         one = self.excluded_runs == 1
         runs = f"{self.excluded_runs} run{'' if one else 's'}"
-        again = f" or {'was' if one else 'were'} run again" if any(SUPERSEDED in line for line in self.excluded) else ""
+        repeated = any(f"{SUPERSEDED.lower()}," in line for line in self.excluded)
+        again = f" or {'was' if one else 'were'} run again" if repeated else ""
         return f"Excluded {runs} that did not finish{again}: " + "; ".join(self.excluded) + "."
 
 
@@ -215,6 +212,7 @@ def build_leaderboard(
 
     Metric and scorer names are those :func:`check_choices` accepts.
     """
+    frame = mark_superseded(frame)
     pairs = [(metric, scorer) for scorer in scorers for metric in metrics if metric not in RUN_METRICS]
     pairs += [(metric, "") for metric in metrics if metric in RUN_METRICS]
     statistics = summarize(frame, [metric_column(metric, scorer) for metric, scorer in pairs])
@@ -238,8 +236,8 @@ def build_leaderboard(
                 rows[method].append(None if pd.isna(mean) else Cell(mean, std, int(count), digits))
         marked = _mark_best(rows, lower_is_better(metric)) if comparable else rows
         sections.append(Section(metric_label(metric, scorer), marked, metric, scorer))
-    left_out = int((~counted(frame)).sum())
-    board = Leaderboard(title, commands, caption(frame), columns, sections, left_out, _excluded(frame))
+    unfinished = int((frame["status"] != "FINISHED").sum())
+    board = Leaderboard(title, commands, caption(frame), columns, sections, unfinished, _excluded(frame))
     board.selection_scorer = "csls" if any(float(k) > 0 for k in _values(frame["params"], "csls_k") - {None}) else (
         "cosine")  # fmt: skip
     return board
@@ -263,10 +261,9 @@ def _mark_best(rows: dict[str, list[Cell | None]], lower: bool) -> dict[str, lis
 
 def _excluded(frame: pd.DataFrame) -> list[str]:
     labelled = frame.assign(method=method_labels(frame))
-    labelled.loc[superseded(frame), ["status", "error"]] = [SUPERSEDED, "a later run of the seed counts"]
-    left_out = labelled[~counted(frame)]
+    unfinished = labelled[labelled["status"] != "FINISHED"]
     lines = []
-    for (status, method, dataset, error), group in left_out.groupby(["status", "method", "dataset", "error"]):
+    for (status, method, dataset, error), group in unfinished.groupby(["status", "method", "dataset", "error"]):
         cells = ", ".join(f"r={row.ratio:g} s={row.seed}" for row in group.sort_values(["ratio", "seed"]).itertuples())
         reason = f" ({error[:120]})" if error else ""
         lines.append(f"{len(group)} {status.lower()}, {method} on {dataset} at {cells}{reason}")
