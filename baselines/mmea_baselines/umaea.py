@@ -19,8 +19,9 @@ def umaea() -> Method:
     missing-modality completion, the setting its README recommends for stability and end-to-end comparison). Follows it:
     MEAformer's encoders (300-d, images L2-normalised, entities without an image given features drawn from the known
     ones' statistics), its transformer fusion with a 400-unit feed-forward block (its DBP15K and OpenEA scripts; its
-    FB15K branch has none: ``--set fusion.feed_forward=0``); the global weights (one per modality, a softmax) giving the
-    joint vector used for evaluation and pseudo-labels; icl (temperature 0.1) on the global and the entity-weighted
+    FB15K branch has none: ``--set fusion.feed_forward=0``); the global weights (one per modality, a softmax, starting
+    equal: released over six slots, those of absent modalities too, which gives the same ratios) giving the joint
+    vector used for evaluation and pseudo-labels; icl (temperature 0.1) on the global and the entity-weighted
     joint vectors ("GMI"), on each modality with each pair weighted by the smaller of its two entities' weights of that
     modality times the number of modalities, not detached ("ECIA"), and on each output token ("IIR"), the modality and
     token terms sharing one uncertainty weight per modality, the three groups summed as L / (2 p^2) + log(1 + p^2);
