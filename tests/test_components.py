@@ -196,6 +196,24 @@ def test_the_blockwise_objectives_equal_their_composed_definitions_in_value_and_
         torch.testing.assert_close(first.grad, second.grad, rtol=1e-10, atol=1e-12)
 
 
+@pytest.mark.parametrize("rows", [6, 300])
+def test_row_weighted_info_nce_equals_its_composed_definition_in_value_and_both_gradients(rows):
+    generator = torch.Generator().manual_seed(rows)
+    vectors = nn.functional.normalize(torch.randn(rows, 8, generator=generator, dtype=torch.double), dim=1)
+    weights = torch.rand(rows, generator=generator, dtype=torch.double) * 2
+    positives = torch.arange(rows).roll(rows // 2)
+    first, second = vectors.clone().requires_grad_(), vectors.clone().requires_grad_()
+    first_weights, second_weights = weights.clone().requires_grad_(), weights.clone().requires_grad_()
+    value = InfoNCE.apply(Gram.apply(first), positives, 0.1, first_weights)
+    terms = nn.functional.cross_entropy(masked(second @ second.T, 0.1), positives, reduction="none")
+    expected = (terms * second_weights).mean()
+    (value * 3).backward()
+    (expected * 3).backward()
+    assert value.item() == pytest.approx(expected.item(), rel=1e-12, abs=1e-12)
+    torch.testing.assert_close(first.grad, second.grad, rtol=1e-10, atol=1e-12)
+    torch.testing.assert_close(first_weights.grad, second_weights.grad, rtol=1e-10, atol=1e-12)
+
+
 def test_joint_cosines_from_the_modalities_equal_those_of_the_fused_vectors():
     generator = torch.Generator().manual_seed(0)
     parts = [torch.randn(7, dim, generator=generator, dtype=torch.double) for dim in (3, 5)]

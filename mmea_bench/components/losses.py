@@ -207,11 +207,7 @@ def confident_info_nce(batch: Batch, embedding: str, column: int, temperature: f
     weights = weights[:, column] * weights.shape[1]
     size = len(batch.pairs)
     pair_weights = torch.minimum(weights[:size], weights[size:]).repeat(2)
-    cosines = batch_cosines(batch, embedding)
-    own = torch.eye(len(cosines), dtype=torch.bool, device=cosines.device)
-    logits = (cosines / temperature).masked_fill(own, MASKED_LOGIT)
-    losses = nn.functional.cross_entropy(logits, counterparts(batch.pairs), reduction="none")
-    return (losses * pair_weights).mean()
+    return InfoNCE.apply(batch_cosines(batch, embedding), counterparts(batch.pairs), temperature, pair_weights)
 
 
 class InterModalAlignmentLoss(ModalityLoss):

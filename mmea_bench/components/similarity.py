@@ -79,30 +79,37 @@ def _shifted_logits(cosines: Tensor, start: int, stop: int, temperature: float) 
 
 class InfoNCE(torch.autograd.Function):
     """Mean over rows of the cross-entropy of ``cosines / temperature`` (own column masked) at column
-    ``positives[i]``: ``nn.functional.cross_entropy`` of the masked logits, its gradient made in the forward pass
-    from the same exponentials (softmax minus the one-hot target)."""
+    ``positives[i]``, each row's term times ``weights[i]`` where given: ``nn.functional.cross_entropy`` of the masked
+    logits (``reduction="none"``, times the weights, averaged), its gradient made in the forward pass from the same
+    exponentials (softmax minus the one-hot target, times the row's weight); the weights' gradient is the rows'
+    terms."""
 
     @staticmethod
     @torch.amp.custom_fwd(device_type="cuda", cast_inputs=torch.float32)
-    def forward(ctx, cosines: Tensor, positives: Tensor, temperature: float) -> Tensor:
+    def forward(ctx, cosines: Tensor, positives: Tensor, temperature: float, weights: Tensor | None = None) -> Tensor:
         n = len(cosines)
         gradient = torch.empty_like(cosines)
+        terms = cosines.new_empty(n)
         total = cosines.new_zeros(())
         for start, stop in _row_blocks(n):
             shifted, _ = _shifted_logits(cosines, start, stop, temperature)
             rows = torch.arange(stop - start, device=cosines.device)
             block = torch.exp(shifted, out=gradient[start:stop])
             sums = block.sum(dim=1, keepdim=True)
-            total += (sums.log().squeeze(1) - shifted[rows, positives[start:stop]]).sum()
+            total += torch.sub(sums.log().squeeze(1), shifted[rows, positives[start:stop]], out=terms[start:stop]).sum()
             block.div_(sums)[rows, positives[start:stop]] -= 1.0
-        ctx.save_for_backward(gradient.mul_(1.0 / (n * temperature)))
+        ctx.weighted = weights is not None
+        if ctx.weighted:
+            gradient.mul_(weights.unsqueeze(1))
+            total = torch.dot(terms, weights)
+        ctx.save_for_backward(gradient.mul_(1.0 / (n * temperature)), terms.div_(n))
         return total / n
 
     @staticmethod
     @torch.amp.custom_bwd(device_type="cuda")
-    def backward(ctx, grad: Tensor) -> tuple[Tensor, None, None]:
-        (gradient,) = ctx.saved_tensors
-        return gradient.mul_(grad), None, None
+    def backward(ctx, grad: Tensor) -> tuple[Tensor, None, None, Tensor | None]:
+        gradient, terms = ctx.saved_tensors
+        return gradient.mul_(grad), None, None, terms.mul_(grad) if ctx.weighted else None
 
 
 def row_distributions(cosines: Tensor, temperature: float) -> tuple[Tensor, Tensor]:
