@@ -1,10 +1,7 @@
 import dataclasses
 import json
 import logging
-import os
 import runpy
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -35,29 +32,6 @@ def run_tiny(kg, settings, seed=0, without=(), method="gcn-align"):
     recorder = Recorder()
     outcome = train(config, kg, split_links(kg.links, 0.3, 0.1, seed), seed=seed, device="cpu", observer=recorder)
     return outcome, recorder
-
-
-HUGE_PAGES = Path("/sys/kernel/mm/transparent_hugepage/enabled")
-LARGE_TENSOR_HUGE_PAGES = """
-import mmea_bench, re, torch
-matrix = torch.ones(4096, 4096)  # 64 MB
-rollup = open("/proc/self/smaps_rollup").read()
-print(int(re.search(r"AnonHugePages:\\s+(\\d+)", rollup).group(1)) > 0)
-"""
-
-
-@pytest.mark.skipif(
-    not HUGE_PAGES.exists() or "[never]" in HUGE_PAGES.read_text(), reason="no transparent huge pages here"
-)
-@pytest.mark.parametrize(("setting", "expected"), [(None, "True"), ("0", "False")])
-def test_large_tensors_get_huge_pages_unless_the_user_turns_them_off(setting, expected):
-    environment = {key: value for key, value in os.environ.items() if key != "THP_MEM_ALLOC_ENABLE"}
-    if setting is not None:
-        environment["THP_MEM_ALLOC_ENABLE"] = setting
-    found = subprocess.run(
-        [sys.executable, "-c", LARGE_TENSOR_HUGE_PAGES], env=environment, capture_output=True, text=True, check=True
-    )
-    assert found.stdout.strip() == expected
 
 
 def test_training_is_deterministic_on_cpu(tiny_kg):
