@@ -1,8 +1,5 @@
-"""The device a run trains on: choosing it, deterministic kernels and memory reuse on the CPU, and the peak memory a
-run used."""
+"""The device a run trains on: choosing it, deterministic kernels on the CPU, and the peak memory a run used."""
 
-import ctypes
-import os
 import re
 import resource
 from collections.abc import Iterator
@@ -45,38 +42,6 @@ def deterministic_on_cpu(device: torch.device) -> Iterator[None]:
     finally:
         _use_deterministic_algorithms(previous[0], warn_only=previous[1])
         torch.utils.deterministic.fill_uninitialized_memory = filling
-
-
-M_TRIM_THRESHOLD, M_MMAP_MAX = -1, -4
-"""glibc's ``mallopt`` parameters (malloc.h)."""
-
-
-def keep_freed_memory() -> bool:
-    """Have glibc keep the memory a process frees for its next allocations; True where it now does.
-
-    By default glibc serves large blocks (always those of 32 MB and more) with pages fresh from the kernel, one page
-    fault per 4 KB page, and hands them back when they are freed. Training allocates and frees the same large batch matrices in every
-    batch (UMAEA's: eight of 196 MB on fb15k-db15k), so its process spent a third of its time in the kernel; reusing
-    the memory leaves every number as it was, for a higher peak of resident memory. Left to glibc where the user set
-    any of its malloc settings: glibc's defaults, say, with the no-op ``GLIBC_TUNABLES=glibc.malloc.perturb=0``.
-    """
-    if user_malloc_settings() or not _glibc():
-        return False
-    mallopt = ctypes.CDLL(None).mallopt
-    return bool(mallopt(M_TRIM_THRESHOLD, -1) and mallopt(M_MMAP_MAX, 0))
-
-
-def user_malloc_settings() -> bool:
-    """Whether the environment sets any of glibc's malloc settings (``MALLOC_*``, ``GLIBC_TUNABLES=glibc.malloc.*``)."""
-    tunables = os.environ.get("GLIBC_TUNABLES", "")
-    return "glibc.malloc." in tunables or any(name.startswith("MALLOC_") for name in os.environ)
-
-
-def _glibc() -> bool:
-    try:
-        return bool(os.confstr("CS_GNU_LIBC_VERSION"))
-    except (ValueError, OSError):  # a name the platform does not know
-        return False
 
 
 def _use_deterministic_algorithms(mode: bool, warn_only: bool) -> None:

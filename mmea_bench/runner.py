@@ -19,7 +19,7 @@ from torch import Tensor
 from mmea_bench.checkpoints import Checkpointing, as_floats, random_state, restore_random_state, run_digest
 from mmea_bench.components.base import Batch, RowGather, Stage, TrainingStages, TrainingView
 from mmea_bench.data import KGPair, SeedSplit
-from mmea_bench.devices import deterministic_on_cpu, keep_freed_memory, peak_memory_mb, resolve_device
+from mmea_bench.devices import deterministic_on_cpu, peak_memory_mb, resolve_device
 from mmea_bench.errors import UserError
 from mmea_bench.evaluation import link_ranks, rank_metrics
 from mmea_bench.methods import MethodConfig
@@ -313,8 +313,6 @@ def train(
         history.append((metrics, step))
         observer.metrics_logged(metrics, step)
 
-    if target.type == "cpu":
-        keep_freed_memory()
     with deterministic_on_cpu(target):
         training = Training(config, kg, split, seed, target, plugins)
         if not epochs:  # nothing to train: one check selects the model as built
